@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The storage interface the filesystem layers (fh, upload, cache, fs_ops)
+ * talk to: a small table of operations on objects named by key. Production
+ * binds it to the S3 layer (store_s3.c); unit tests bind it to an in-memory
+ * store (tests/unit/mem_store.c). Nothing here knows about HTTP, signing,
+ * XML or FUSE.
+ *
+ * Every operation returns 0 or a negative errno. All pointer arguments are
+ * borrowed for the duration of the call unless stated otherwise. Every
+ * operation may be called concurrently from many threads.
+ */
+#ifndef obsmount_STORE_H
+#define obsmount_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/compiler.h"
+
+#define STORE_ETAG_MAX 80 /* quoted ETag as the server sent it, NUL-terminated */
+#define STORE_META_MAX 32 /* user metadata entries per object */
+
+/* How an object is (or is to be) encrypted on the server. */
+enum store_sse {
+	STORE_SSE_UNKNOWN = 0, /* not known yet: the guard treats it as encrypted */
+	STORE_SSE_NONE,
+	STORE_SSE_C,
+	STORE_SSE_KMS,
+	STORE_SSE_S3,
+};
+
+struct store_enc {
+	enum store_sse mode;
+	char key_md5[32]; /* SSE-C: base64 MD5 of the key, NUL-terminated; else "" */
+	char kms_key_id[96]; /* SSE-KMS: key id as reported; may be "" */
+};
+
+/*
+ * User metadata (x-amz-meta-NAME: VALUE), names lowercase without the
+ * prefix. Values are printable ASCII as S3 returns them.
+ */
+struct store_meta_kv {
+	char *name;
+	char *value;
+};
+
+struct store_meta {
+	size_t n;
+	struct store_meta_kv kv[STORE_META_MAX];
+	char *content_type; /* may be NULL */
+};
+
+/* Release the strings of @m and empty it. NULL-safe. */
+void store_meta_release(struct store_meta *m);
+/* Find a value by name; borrowed, or NULL. */
+const char *store_meta_get(const struct store_meta *m, const char *name);
+/* Set (replace or add) a value; copies both strings. 0, -ENOMEM or -E2BIG. */
+int store_meta_set(struct store_meta *m, const char *name, const char *value) MUST_CHECK;
+/* Deep copy @src into the empty @dst. 0 or -ENOMEM. */
+int store_meta_copy(struct store_meta *dst, const struct store_meta *src) MUST_CHECK;
+
+/* What HEAD (or a GET) says about an object. */
+struct store_info {
+	uint64_t size;
+	time_t last_modified;
+	char etag[STORE_ETAG_MAX];
+	struct store_meta meta; /* owned; release with store_info_release() */
+	struct store_enc enc;
+};
+
+void store_info_release(struct store_info *i);
+
+/* One entry of a listing page. */
+struct store_entry {
+	char *key; /* full key, owned */
+	uint64_t size;
+	time_t last_modified;
+	char etag[STORE_ETAG_MAX];
+};
+
+/* One page of ListObjectsV2 with a delimiter. */
+struct store_page {
+	struct store_entry *objects; /* owned array of n_objects */
+	size_t n_objects;
+	char **prefixes; /* owned array of n_prefixes common prefixes (end in '/') */
+	size_t n_prefixes;
+	char *next_token; /* owned; NULL when this was the last page */
+};
+
+void store_page_release(struct store_page *p);
+
+/* A finished part of a multipart upload. */
+struct store_part {
+	int number; /* 1..10000 */
+	char etag[STORE_ETAG_MAX];
+};
+
+struct store;
+
+struct store_ops {
+	/* HEAD key. -ENOENT if absent. Fills @out (caller releases it). */
+	int (*head)(struct store *s, const char *key, struct store_info *out);
+	/*
+	 * Read [off, off+len) of key into @buf. *got receives the bytes read
+	 * (short only at end of object). @enc: the object's encryption if
+	 * known (for the SSE-C key), else NULL. A body shorter than the server
+	 * announced is -EIO, never short data.
+	 */
+	int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
+			 size_t *got, const struct store_enc *enc);
+	/* PUT a whole object from memory with @meta (may be NULL). */
+	int (*put)(struct store *s, const char *key, const void *data, size_t len,
+		   const struct store_meta *meta);
+	/* Start a multipart upload; *upload_id is owned by the caller (free()). */
+	int (*mpu_begin)(struct store *s, const char *key, const struct store_meta *meta,
+			 char **upload_id);
+	/* Upload one part from memory; fills @out (number and ETag). */
+	int (*mpu_part)(struct store *s, const char *key, const char *upload_id, int number,
+			const void *data, size_t len, struct store_part *out);
+	/* Copy [off, off+len) of @src as part @number of an upload into key. */
+	int (*mpu_part_copy)(struct store *s, const char *key, const char *upload_id, int number,
+			     const char *src, uint64_t off, uint64_t len,
+			     const struct store_enc *src_enc, struct store_part *out);
+	/* Complete with @n parts in ascending order. */
+	int (*mpu_complete)(struct store *s, const char *key, const char *upload_id,
+			    const struct store_part *parts, size_t n);
+	int (*mpu_abort)(struct store *s, const char *key, const char *upload_id);
+	/*
+	 * Server-side copy src -> dst (one CopyObject, objects up to 5 GiB).
+	 * @meta NULL: keep the source's metadata (COPY); otherwise REPLACE
+	 * with @meta. @src_enc: the source's encryption if known.
+	 */
+	int (*copy)(struct store *s, const char *src, const char *dst,
+		    const struct store_meta *meta, const struct store_enc *src_enc);
+	/* DELETE key; deleting an absent key is 0. */
+	int (*del)(struct store *s, const char *key);
+	/*
+	 * One page of the listing under @prefix. @delimiter "/" or NULL.
+	 * @token: the previous page's next_token or NULL. @max_keys <= 1000.
+	 */
+	int (*list)(struct store *s, const char *prefix, const char *delimiter, const char *token,
+		    int max_keys, struct store_page *out);
+};
+
+/* A store: an ops table plus the implementation's private state. */
+struct store {
+	const struct store_ops *ops;
+	void *priv;
+};
+
+#endif
