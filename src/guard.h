@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The protocol guard: which transports (HTTP/HTTPS) and signatures (V2/V4)
+ * the service allows for an operation, given the encryption of its source
+ * and target (shared/spec tables 1-4), plus our own rule that SSE-C key
+ * material only travels over HTTPS. Pure: no I/O, no globals, no locks.
+ * Implemented in guard.c.
+ */
+#ifndef obsmount_GUARD_H
+#define obsmount_GUARD_H
+
+#include <stdbool.h>
+
+#include "util/compiler.h"
+
+enum guard_op {
+	GUARD_OP_PUT_OBJECT,
+	GUARD_OP_POST_OBJECT,
+	GUARD_OP_INITIATE_MPU,
+	GUARD_OP_HEAD_OBJECT,
+	GUARD_OP_GET_OBJECT,
+	GUARD_OP_UPLOAD_PART,
+	GUARD_OP_COMPLETE_MPU,
+	GUARD_OP_COPY_OBJECT,
+	GUARD_OP_UPLOAD_PART_COPY,
+	/* Operations with no row in the tables (DeleteObject, listings, abort,
+	 * HeadBucket, ...): they follow the mount's ordinary settings. */
+	GUARD_OP_OTHER,
+	GUARD_OP_COUNT
+};
+
+enum guard_enc {
+	GUARD_ENC_NONE,
+	GUARD_ENC_C,
+	GUARD_ENC_KMS,
+	GUARD_ENC_S3, /* SSE-S3: no key material, no row in the tables */
+	GUARD_ENC_UNKNOWN, /* treated as encrypted: the strictest of C and KMS */
+	GUARD_ENC_COUNT
+};
+
+/* Bit sets. */
+#define GUARD_HTTP 1u
+#define GUARD_HTTPS 2u
+#define GUARD_V2 1u
+#define GUARD_V4 2u
+
+enum guard_policy {
+	GUARD_POLICY_UPGRADE, /* send over HTTPS/V4 when the rules require it */
+	GUARD_POLICY_STRICT, /* refuse instead */
+};
+
+/* What the guard is asked about one request. */
+struct guard_req {
+	enum guard_op op;
+	/* Encryption of the object read (HEAD/GET) or copied from (copies);
+	 * GUARD_ENC_NONE for operations without a source. */
+	enum guard_enc src;
+	/* Encryption of the object written (PUT, MPU, copy target). */
+	enum guard_enc dst;
+	/* Does the request carry SSE-C key material in any header? */
+	bool carries_key;
+};
+
+#endif
