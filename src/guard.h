@@ -61,4 +61,41 @@ struct guard_req {
 	bool carries_key;
 };
 
+/*
+ * The transports and signatures the rules allow for request @r (borrowed):
+ * the spec tables (selected as described in guard.c) and, on top, the key
+ * rule (carries_key => HTTPS only). *transports gets a set of GUARD_HTTP |
+ * GUARD_HTTPS, *sigs a set of GUARD_V2 | GUARD_V4. Either set may be empty
+ * (the request is forbidden whatever we do). Pure, no locks.
+ */
+void guard_allowed(const struct guard_req *r, unsigned *transports, unsigned *sigs);
+
+/* The outcome of guard_decide(). */
+struct guard_decision {
+	unsigned transport; /* GUARD_HTTP or GUARD_HTTPS: the one to use */
+	unsigned sig; /* GUARD_V2 or GUARD_V4: the one to use */
+	/* Static text naming the rule that forced an upgrade or refused the
+	 * request, or NULL when the wanted settings were used unchanged.
+	 * Never freed. */
+	const char *rule;
+};
+
+/*
+ * Decide how to send request @r (borrowed). @want_transport (GUARD_HTTP or
+ * GUARD_HTTPS) and @want_sig (GUARD_V2 or GUARD_V4) are the mount's
+ * settings; @have_https says whether an HTTPS endpoint is available.
+ * Under GUARD_POLICY_UPGRADE a wanted setting the rules forbid is replaced
+ * by HTTPS / V4 when those are allowed; under GUARD_POLICY_STRICT it is
+ * refused. Never a downgrade (HTTPS never becomes HTTP, V4 never V2).
+ * Returns 0 with *out (caller's) filled, or -EACCES with out->rule set
+ * (and out->transport/sig set to the wanted values); -EINVAL for bad
+ * arguments. Pure, no locks.
+ */
+int guard_decide(const struct guard_req *r, enum guard_policy pol, unsigned want_transport,
+		 unsigned want_sig, bool have_https, struct guard_decision *out) MUST_CHECK;
+
+/* Static names for logs ("PutObject", "SSE-C", ...); "?" when out of range. */
+const char *guard_op_name(enum guard_op op);
+const char *guard_enc_name(enum guard_enc enc);
+
 #endif
