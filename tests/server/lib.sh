@@ -159,18 +159,19 @@ stop_daemon() {
 }
 
 print_exports() {
-    local ca="$OBS_RUN/state/tls/cert.pem"
-    cat <<EOF
-export OBSMOUNT_TEST_HTTP_URL=http://127.0.0.1:$OBS_STRICT_HTTP
-export OBSMOUNT_TEST_HTTPS_URL=https://127.0.0.1:$OBS_STRICT_HTTPS
-export OBSMOUNT_TEST_LAX_HTTP_URL=http://127.0.0.1:$OBS_LAX_HTTP
-export OBSMOUNT_TEST_LAX_HTTPS_URL=https://127.0.0.1:$OBS_LAX_HTTPS
-export OBSMOUNT_TEST_ACCESS_KEY=$OBS_ACCESS_KEY
-export OBSMOUNT_TEST_SECRET_KEY=$OBS_SECRET_KEY
-export OBSMOUNT_TEST_CA=$ca
-export OBSMOUNT_TEST_REGION=$OBS_REGION
-export OBSMOUNT_TEST_KMS_KEY1=$OBS_KMS_KEY1
-export OBSMOUNT_TEST_KMS_KEY2=$OBS_KMS_KEY2
-export OBSMOUNT_TEST_RGW_ROOT=$OBS_ROOT
-EOF
+    local ca="$OBS_RUN/state/tls/cert.pem" v
+    for v in \
+        "OBSMOUNT_TEST_HTTP_URL=http://127.0.0.1:$OBS_STRICT_HTTP" \
+        "OBSMOUNT_TEST_HTTPS_URL=https://127.0.0.1:$OBS_STRICT_HTTPS" \
+        "OBSMOUNT_TEST_LAX_HTTP_URL=http://127.0.0.1:$OBS_LAX_HTTP" \
+        "OBSMOUNT_TEST_LAX_HTTPS_URL=https://127.0.0.1:$OBS_LAX_HTTPS" \
+        "OBSMOUNT_TEST_ACCESS_KEY=$OBS_ACCESS_KEY" \
+        "OBSMOUNT_TEST_SECRET_KEY=$OBS_SECRET_KEY" \
+        "OBSMOUNT_TEST_CA=$ca" \
+        "OBSMOUNT_TEST_REGION=$OBS_REGION" \
+        "OBSMOUNT_TEST_KMS_KEY1=$OBS_KMS_KEY1" \
+        "OBSMOUNT_TEST_KMS_KEY2=$OBS_KMS_KEY2" \
+        "OBSMOUNT_TEST_RGW_ROOT=$OBS_ROOT"; do
+        printf 'export %s=%q\n' "${v%%=*}" "${v#*=}"
+    done
 }

@@ -506,11 +506,11 @@ def client_from_env(lax=False, https=True, sigv=4, **kw):
     variables (as printed by start.sh)."""
     var = "OBSMOUNT_TEST_%s%s_URL" % ("LAX_" if lax else "",
                                       "HTTPS" if https else "HTTP")
+    kw.setdefault("region", os.environ.get("OBSMOUNT_TEST_REGION",
+                                           "us-east-1"))
+    kw.setdefault("ca", os.environ.get("OBSMOUNT_TEST_CA"))
     return S3Client(os.environ[var], os.environ["OBSMOUNT_TEST_ACCESS_KEY"],
-                    os.environ["OBSMOUNT_TEST_SECRET_KEY"],
-                    region=os.environ.get("OBSMOUNT_TEST_REGION",
-                                          "us-east-1"),
-                    sigv=sigv, ca=os.environ.get("OBSMOUNT_TEST_CA"), **kw)
+                    os.environ["OBSMOUNT_TEST_SECRET_KEY"], sigv=sigv, **kw)
 
 
 # -- command line --------------------------------------------------------

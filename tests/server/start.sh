@@ -217,8 +217,25 @@ rgw_up() {
     check_alive "$name" radosgw &&
         in_root curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/"
 }
-# The first radosgw creates the realm/zone and its pools; start the
-# second one only when the first answers, to avoid racing on that.
+# Create realm, zone group and zone ourselves so that the zone group's API
+# name is the region clients use: a LocationConstraint of $OBS_REGION is
+# then accepted and GetBucketLocation answers it (RGW's implicit default
+# zone group would be called "default").  V4 signatures are accepted with
+# any region either way.
+log "creating zone group (api name $OBS_REGION) and zone"
+rgw_admin() {
+    in_root timeout 60 radosgw-admin -c "$CONF" "$@" \
+        >> "$state/log/rgw-admin.out" 2>&1 || die "radosgw-admin $* failed"
+}
+rgw_admin realm create --rgw-realm obsmount --default
+rgw_admin zonegroup create --rgw-zonegroup default --api-name "$OBS_REGION" \
+    --master --default
+rgw_admin zone create --rgw-zonegroup default --rgw-zone default \
+    --master --default
+rgw_admin period update --commit
+
+# The first radosgw creates the zone's pools; start the second one only
+# when the first answers, to avoid racing on that.
 start_daemon rgw.strict radosgw -n client.rgw.strict
 wait_for "radosgw (strict) on port $OBS_STRICT_HTTP" "$WAIT_S" rgw_up rgw.strict "$OBS_STRICT_HTTP"
 start_daemon rgw.lax radosgw -n client.rgw.lax
