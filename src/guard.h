@@ -33,7 +33,7 @@ enum guard_enc {
 	GUARD_ENC_NONE,
 	GUARD_ENC_C,
 	GUARD_ENC_KMS,
-	GUARD_ENC_S3, /* SSE-S3: no key material, no row in the tables */
+	GUARD_ENC_S3,	   /* SSE-S3: no key material, no row in the tables */
 	GUARD_ENC_UNKNOWN, /* treated as encrypted: the strictest of C and KMS */
 	GUARD_ENC_COUNT
 };
@@ -46,7 +46,7 @@ enum guard_enc {
 
 enum guard_policy {
 	GUARD_POLICY_UPGRADE, /* send over HTTPS/V4 when the rules require it */
-	GUARD_POLICY_STRICT, /* refuse instead */
+	GUARD_POLICY_STRICT,  /* refuse instead */
 };
 
 /* What the guard is asked about one request. */
@@ -73,7 +73,7 @@ void guard_allowed(const struct guard_req *r, unsigned *transports, unsigned *si
 /* The outcome of guard_decide(). */
 struct guard_decision {
 	unsigned transport; /* GUARD_HTTP or GUARD_HTTPS: the one to use */
-	unsigned sig; /* GUARD_V2 or GUARD_V4: the one to use */
+	unsigned sig;	    /* GUARD_V2 or GUARD_V4: the one to use */
 	/* Static text naming the rule that forced an upgrade or refused the
 	 * request, or NULL when the wanted settings were used unchanged.
 	 * Never freed. */
@@ -83,7 +83,8 @@ struct guard_decision {
 /*
  * Decide how to send request @r (borrowed). @want_transport (GUARD_HTTP or
  * GUARD_HTTPS) and @want_sig (GUARD_V2 or GUARD_V4) are the mount's
- * settings; @have_https says whether an HTTPS endpoint is available.
+ * settings; @have_https says whether an HTTPS endpoint is available for an
+ * upgrade (implied, and ignored, when @want_transport is GUARD_HTTPS).
  * Under GUARD_POLICY_UPGRADE a wanted setting the rules forbid is replaced
  * by HTTPS / V4 when those are allowed; under GUARD_POLICY_STRICT it is
  * refused. Never a downgrade (HTTPS never becomes HTTP, V4 never V2).
