@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* opt: every option parsed, bad values all reported, fstab noise dropped. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "unit.h"
+#include "opt.h"
+
+struct parsed {
+	struct fuse_args args;
+	struct mount_cfg cfg;
+	struct buf problems;
+	char **orig; /* the argv handed to the parser, freed by done() */
+	int orig_n;
+	int parse_rc;
+	int validate_rc;
+};
+
+/* Parse a NULL-terminated argv (argv[0] excluded) and validate it. */
+static void run(struct parsed *p, const char *const *argv)
+{
+	int argc = 1;
+
+	memset(p, 0, sizeof(*p));
+	while (argv[argc - 1])
+		argc++;
+	char **v = calloc((size_t)argc + 1, sizeof(*v));
+	assert_non_null(v);
+	v[0] = strdup("obsmount");
+	for (int i = 1; i < argc; i++)
+		v[i] = strdup(argv[i - 1]);
+	/* fuse_opt_parse() replaces args by an allocated copy (strings strdup'ed). */
+	struct fuse_args a = FUSE_ARGS_INIT(argc, v);
+	p->args = a;
+	p->orig = v;
+	p->orig_n = argc;
+	buf_init(&p->problems, 64 * 1024);
+	p->parse_rc = opt_parse(&p->args, &p->cfg);
+	if (p->parse_rc == 0)
+		p->validate_rc = opt_validate(&p->cfg, &p->problems);
+}
+
+static void done(struct parsed *p)
+{
+	if (p->args.allocated)
+		fuse_opt_free_args(&p->args);
+	for (int i = 0; i < p->orig_n; i++)
+		free(p->orig[i]);
+	free(p->orig);
+	opt_release(&p->cfg);
+	buf_release(&p->problems);
+}
+
+static bool args_have(const struct parsed *p, const char *s)
+{
+	for (int i = 0; i < p->args.argc; i++) {
+		if (strstr(p->args.argv[i], s))
+			return true;
+	}
+	return false;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "bkt", "/mnt/x", NULL };
+	run(&p, argv);
+	assert_int_equal(p.parse_rc, 0);
+	assert_int_equal(p.validate_rc, 0);
+	assert_string_equal(p.cfg.bucket, "bkt");
+	assert_string_equal(p.cfg.prefix, "");
+	assert_string_equal(p.cfg.mountpoint, "/mnt/x");
+	assert_string_equal(p.cfg.url, OPT_DEFAULT_URL);
+	assert_string_equal(p.cfg.region, OPT_DEFAULT_REGION);
+	assert_null(p.cfg.https_url);
+	assert_int_equal(p.cfg.sigv, 4);
+	assert_int_equal(p.cfg.addressing, OPT_ADDR_PATH);
+	assert_false(p.cfg.has_uid);
+	assert_false(p.cfg.has_gid);
+	assert_false(p.cfg.has_umask);
+	assert_int_equal(p.cfg.stat_ttl, OPT_DEFAULT_STAT_TTL);
+	assert_int_equal(p.cfg.dir_ttl, OPT_DEFAULT_DIR_TTL);
+	assert_int_equal(p.cfg.part_size, OPT_DEFAULT_PART_SIZE * 1024 * 1024);
+	assert_int_equal(p.cfg.parallel, OPT_DEFAULT_PARALLEL);
+	assert_int_equal(p.cfg.retries, OPT_DEFAULT_RETRIES);
+	assert_int_equal(p.cfg.timeout, OPT_DEFAULT_TIMEOUT);
+	assert_int_equal(p.cfg.log_level, LOG_LVL_WARN);
+	assert_int_equal(p.cfg.dbg, 0);
+	assert_int_equal(p.cfg.ro, 0);
+	assert_int_equal(p.cfg.allow_other, 0);
+	/* The mountpoint stays for libfuse. */
+	assert_true(args_have(&p, "/mnt/x"));
+	assert_false(args_have(&p, "bkt"));
+	done(&p);
+}
+
+static void test_every_option(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "my-bucket:/some//dir/",
+			       "/mnt/y",
+			       "-f",
+			       "-o",
+			       "url=http://127.0.0.1:18080/,https_url=https://127.0.0.1:18443",
+			       "-o",
+			       "region=eu-west-1,sigv=2,addressing=virtual",
+			       "-o",
+			       "passwd_file=/etc/pw,profile=work,cafile=/dev/null",
+			       "-o",
+			       "uid=1000,gid=2000,umask=027,ro,allow_other",
+			       "-o",
+			       "stat_ttl=0,dir_ttl=7,part_size=5,parallel=3,cache_dir=/tmp",
+			       "-o",
+			       "retries=0,timeout=9,log_level=debug,dbg=http:guard",
+			       NULL };
+	run(&p, argv);
+	assert_int_equal(p.parse_rc, 0);
+	/* "some//dir" has an empty component: the only problem. */
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_int_equal(count_lines(buf_str(&p.problems)), 1);
+	assert_non_null(strstr(buf_str(&p.problems), "prefix"));
+	assert_string_equal(p.cfg.bucket, "my-bucket");
+	assert_string_equal(p.cfg.url, "http://127.0.0.1:18080");
+	assert_string_equal(p.cfg.https_url, "https://127.0.0.1:18443");
+	assert_string_equal(p.cfg.region, "eu-west-1");
+	assert_int_equal(p.cfg.sigv, 2);
+	assert_int_equal(p.cfg.addressing, OPT_ADDR_VIRTUAL);
+	assert_string_equal(p.cfg.passwd_file, "/etc/pw");
+	assert_string_equal(p.cfg.profile, "work");
+	assert_string_equal(p.cfg.cafile, "/dev/null");
+	assert_true(p.cfg.has_uid);
+	assert_int_equal(p.cfg.uid, 1000);
+	assert_true(p.cfg.has_gid);
+	assert_int_equal(p.cfg.gid, 2000);
+	assert_true(p.cfg.has_umask);
+	assert_int_equal(p.cfg.umask, 027);
+	assert_int_equal(p.cfg.ro, 1);
+	assert_int_equal(p.cfg.allow_other, 1);
+	assert_int_equal(p.cfg.stat_ttl, 0);
+	assert_int_equal(p.cfg.dir_ttl, 7);
+	assert_int_equal(p.cfg.part_size, 5 * 1024 * 1024);
+	assert_int_equal(p.cfg.parallel, 3);
+	assert_string_equal(p.cfg.cache_dir, "/tmp");
+	assert_int_equal(p.cfg.retries, 0);
+	assert_int_equal(p.cfg.timeout, 9);
+	assert_int_equal(p.cfg.log_level, LOG_LVL_DEBUG);
+	assert_int_equal(p.cfg.dbg, LOG_CAT_HTTP | LOG_CAT_GUARD);
+	/* ro and allow_other are also libfuse's; -f is libfuse's alone. */
+	assert_true(args_have(&p, "ro"));
+	assert_true(args_have(&p, "allow_other"));
+	assert_true(args_have(&p, "-f"));
+	assert_false(args_have(&p, "url="));
+	assert_false(args_have(&p, "umask"));
+	assert_false(args_have(&p, "dbg"));
+	done(&p);
+}
+
+static void test_prefix_forms(void **state)
+{
+	(void)state;
+	static const char *const in[] = { "b:/a/b", "b:a/b/", "b:/", "b:", "b:/x" };
+	static const char *const want[] = { "a/b/", "a/b/", "", "", "x/" };
+	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
+		struct parsed p;
+		const char *argv[] = { in[i], "/mnt", NULL };
+		run(&p, argv);
+		assert_int_equal(p.validate_rc, 0);
+		assert_string_equal(p.cfg.bucket, "b");
+		assert_string_equal(p.cfg.prefix, want[i]);
+		done(&p);
+	}
+	static const char *const bad[] = { "b:/a/../c", "b:/./a", "b:/a//c" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct parsed p;
+		const char *argv[] = { bad[i], "/mnt", NULL };
+		run(&p, argv);
+		assert_int_equal(p.validate_rc, -EINVAL);
+		done(&p);
+	}
+}
+
+static void test_all_problems_reported(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "bad/bucket",
+			       "/mnt",
+			       "extra",
+			       "-o",
+			       "url=ftp://x,https_url=http://h,sigv=3,addressing=sideways",
+			       "-o",
+			       "uid=-1,gid=abc,umask=0999,stat_ttl=1e3,dir_ttl=",
+			       "-o",
+			       "part_size=0,parallel=65,retries=21,timeout=0",
+			       "-o",
+			       "log_level=loud,dbg=http:nosuch,cache_dir=/nonexistent/dir",
+			       "-o",
+			       "cafile=/nonexistent/ca.pem",
+			       NULL };
+	run(&p, argv);
+	assert_int_equal(p.parse_rc, 0);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	const char *out = buf_str(&p.problems);
+	static const char *const names[] = {
+		"bucket",     "too many",  "url",	"https_url", "sigv",
+		"addressing", "uid",	   "gid",	"umask",     "stat_ttl",
+		"dir_ttl",    "part_size", "parallel",	"retries",   "timeout",
+		"log_level",  "dbg",	   "cache_dir", "cafile",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strstr(out, names[i]))
+			fail_msg("no problem reported for '%s' in:\n%s", names[i], out);
+	}
+	assert_int_equal(count_lines(out), (int)ARRAY_SIZE(names));
+	/* One problem per line, lowercase first word, no trailing full stop. */
+	for (const char *l = out; *l;) {
+		const char *nl = strchr(l, '\n');
+		assert_non_null(nl);
+		assert_true(l[0] >= 'a' && l[0] <= 'z');
+		assert_true(nl[-1] != '.');
+		l = nl + 1;
+	}
+	done(&p);
+}
+
+static void test_missing_positionals(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "-o", "ro", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "missing BUCKET"));
+	assert_non_null(strstr(buf_str(&p.problems), "missing MOUNTPOINT"));
+	done(&p);
+}
+
+static void test_virtual_needs_dns_name(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "Legacy_Bucket", "/mnt", "-o", "addressing=virtual", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "DNS"));
+	done(&p);
+
+	const char *argv2[] = { "Legacy_Bucket", "/mnt", "-o", "addressing=path", NULL };
+	run(&p, argv2);
+	assert_int_equal(p.validate_rc, 0);
+	done(&p);
+
+	assert_true(opt_is_dns_bucket("abc.def-1"));
+	assert_false(opt_is_dns_bucket("ab"));
+	assert_false(opt_is_dns_bucket("a..b"));
+	assert_false(opt_is_dns_bucket("-ab"));
+	assert_false(opt_is_dns_bucket("abC"));
+}
+
+static void test_fstab_noise(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "b",  "/mnt",
+			       "-o", "auto,noauto,user,nouser,users,nofail,_netdev,defaults",
+			       "-o", "x-systemd.automount,x-systemd.requires=network-online.target",
+			       "-o", "comment=x-gvfs-hide,default_permissions",
+			       NULL };
+	run(&p, argv);
+	assert_int_equal(p.parse_rc, 0);
+	assert_int_equal(p.validate_rc, 0);
+	static const char *const gone[] = { "auto",	"user",	     "nofail", "_netdev",
+					    "defaults", "x-systemd", "comment" };
+	for (size_t i = 0; i < ARRAY_SIZE(gone); i++) {
+		if (args_have(&p, gone[i]))
+			fail_msg("'%s' was passed on to libfuse", gone[i]);
+	}
+	/* Unknown options are libfuse's to judge. */
+	assert_true(args_have(&p, "default_permissions"));
+	done(&p);
+}
+
+static void test_numbers_edges(void **state)
+{
+	(void)state;
+	struct parsed p;
+	const char *argv[] = { "b", "/mnt", "-o",
+			       "part_size=5120,parallel=1,stat_ttl=604800,umask=0777,uid=0", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, 0);
+	assert_int_equal(p.cfg.part_size, (size_t)5120 * 1024 * 1024);
+	assert_int_equal(p.cfg.parallel, 1);
+	assert_int_equal(p.cfg.stat_ttl, 604800);
+	assert_int_equal(p.cfg.umask, 0777);
+	assert_true(p.cfg.has_uid);
+	assert_int_equal(p.cfg.uid, 0);
+	done(&p);
+
+	const char *argv2[] = { "b", "/mnt", "-o", "part_size=5121,stat_ttl=604801", NULL };
+	run(&p, argv2);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_int_equal(count_lines(buf_str(&p.problems)), 2);
+	done(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_option),
+		cmocka_unit_test(test_prefix_forms),
+		cmocka_unit_test(test_all_problems_reported),
+		cmocka_unit_test(test_missing_positionals),
+		cmocka_unit_test(test_virtual_needs_dns_name),
+		cmocka_unit_test(test_fstab_noise),
+		cmocka_unit_test(test_numbers_edges),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
