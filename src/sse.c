@@ -138,12 +138,12 @@ static bool all_hex(const char *s, size_t n)
  */
 static int decode_key(const char *tok, size_t n, uint8_t raw[SSE_KEY_LEN])
 {
-	char copy[2 * SSE_KEY_LEN + 1];
-	uint8_t dec[48];
+	char copy[(size_t)SSE_KEY_LEN * 2 + 1];
+	uint8_t dec[SSE_KEY_LEN + 3]; /* 44 base64 characters hold at most 33 bytes */
 	size_t got = 0;
 	int rc = -EINVAL;
 
-	if (n == 2 * SSE_KEY_LEN && all_hex(tok, n)) {
+	if (n == (size_t)SSE_KEY_LEN * 2 && all_hex(tok, n)) {
 		memcpy(copy, tok, n);
 		copy[n] = '\0';
 		rc = crypto_unhex(copy, raw, SSE_KEY_LEN);
@@ -303,7 +303,7 @@ static int read_key_file(int fd, const char *path, struct buf *b, struct buf *er
 			break;
 		b->len += (size_t)got;
 		if (b->len > SSE_KEY_FILE_MAX) {
-			errf(err, "key file '%s' is larger than %d bytes", path, SSE_KEY_FILE_MAX);
+			errf(err, "key file '%s' is larger than %zu bytes", path, SSE_KEY_FILE_MAX);
 			return -EINVAL;
 		}
 	}

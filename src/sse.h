@@ -32,7 +32,7 @@ struct sse_choice {
 };
 
 /* Limits on a key file: size in bytes and number of keys. */
-#define SSE_KEY_FILE_MAX (64 * 1024)
+#define SSE_KEY_FILE_MAX ((size_t)64 * 1024)
 #define SSE_KEYS_MAX 64
 #define SSE_KEY_LEN 32 /* AES-256 */
 #define SSE_KMS_KEY_ID_MAX 256
