@@ -348,6 +348,9 @@ out:
 
 /* ---- the option ---------------------------------------------------------- */
 
+#define SSE_FORMS "expected none, s3, kms, kms:KEYID or c:KEYFILE"
+#define SSE_ECHO_MAX 16 /* an SSE-C key is 44 or 64 characters */
+
 static bool valid_kms_key_id(const char *id)
 {
 	size_t n = strlen(id);
@@ -398,8 +401,12 @@ int sse_cfg_parse(const char *value, struct sse_cfg **out, struct buf *err)
 		}
 		rc = sse_cfg_load_keys(cfg, value + 2, geteuid(), err);
 	} else {
-		errf(err, "invalid sse option '%s': expected none, s3, kms, kms:KEYID or c:KEYFILE",
-		     value);
+		/* A long value may be a key pasted by mistake: do not echo it. */
+		if (strlen(value) <= SSE_ECHO_MAX)
+			errf(err, "invalid sse option '%s': %s", value, SSE_FORMS);
+		else
+			errf(err, "invalid sse option (a %zu-character value): %s", strlen(value),
+			     SSE_FORMS);
 		rc = -EINVAL;
 	}
 out:

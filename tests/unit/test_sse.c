@@ -108,6 +108,12 @@ static void test_option(void **state)
 	assert_non_null(strstr(buf_str(&err), "'aes256'"));
 	assert_non_null(strstr(buf_str(&err), "c:KEYFILE"));
 
+	/* A key pasted as the value is not echoed. */
+	buf_reset(&err);
+	assert_int_equal(sse_cfg_parse(K1_B64, &cfg, &err), -EINVAL);
+	assert_null(strstr(buf_str(&err), "AAECAwQF"));
+	assert_non_null(strstr(buf_str(&err), "c:KEYFILE"));
+
 	buf_reset(&err);
 	assert_int_equal(sse_cfg_parse("c:test_sse.no-such-file", &cfg, &err), -ENOENT);
 	assert_null(cfg);
