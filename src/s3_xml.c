@@ -33,7 +33,9 @@ static const char obs_ns_tail[] = "/doc/2015-06-30/";
  * No entity substitution (NOENT unset), no DTD loading or default
  * attributes, no network; errors are ours to report, not libxml2's.
  */
-#define PARSE_OPTS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+#define PARSE_OPTS                                                                       \
+	(XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA | \
+	 XML_PARSE_IGNORE_ENC)
 
 /* Longest text we accept in a leaf whose value we keep whole (keys, tokens, ids). */
 #define LEAF_MAX (64u * 1024u)
@@ -80,6 +82,42 @@ static bool has_markup(const char *p, size_t len, const char *what)
 }
 
 /*
+ * Parse in chunks: libxml2 (without XML_PARSE_HUGE, which would lift all
+ * its other limits too) refuses a single in-memory input above about
+ * 10 MB, below our own cap. The encoding is forced to UTF-8, as S3 sends.
+ * Returns the document or NULL if it is not well-formed.
+ */
+static xmlDoc *parse_push(const char *body, size_t len)
+{
+	enum { CHUNK = 64 * 1024 };
+	xmlDoc *doc = NULL;
+	xmlParserCtxt *ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL);
+	if (!ctxt)
+		return NULL;
+	if (xmlCtxtResetPush(ctxt, NULL, 0, NULL, "UTF-8") != 0)
+		goto out;
+	(void)xmlCtxtUseOptions(ctxt, PARSE_OPTS);
+
+	int ret = 0;
+	for (size_t off = 0; off < len && ret == 0; off += CHUNK) {
+		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		ret = xmlParseChunk(ctxt, body + off, (int)n, 0);
+	}
+	if (ret == 0)
+		ret = xmlParseChunk(ctxt, NULL, 0, 1);
+	if (ret == 0 && ctxt->wellFormed) {
+		doc = ctxt->myDoc;
+		ctxt->myDoc = NULL;
+	}
+out:
+	if (ctxt->myDoc)
+		xmlFreeDoc(ctxt->myDoc);
+	ctxt->myDoc = NULL;
+	xmlFreeParserCtxt(ctxt);
+	return doc;
+}
+
+/*
  * Parse @body into @d. Returns 0, -ENOENT for an empty (or all blank)
  * body, -E2BIG over the cap, -EIO for anything malformed or hostile.
  */
@@ -115,7 +153,7 @@ static int open_doc(const char *body, size_t len, struct doc *d)
 	if (has_markup(body, len, "<!DOCTYPE") || has_markup(body, len, "<!ENTITY"))
 		return -EIO;
 
-	d->doc = xmlReadMemory(body, (int)len, NULL, "UTF-8", PARSE_OPTS);
+	d->doc = parse_push(body, len);
 	if (!d->doc)
 		return -EIO;
 	if (d->doc->intSubset || d->doc->extSubset)
