@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Metadata caches of a mount, keyed by filesystem path: attributes (with
+ * the object's ETag, encryption and optionally its headers), absent names
+ * (negative entries) and directory listings. Bounded (LRU), TTL-limited,
+ * and invalidated by our own changes. Knows nothing of storage or FUSE.
+ *
+ * Locking: one mutex inside struct cache, taken by every call and never
+ * held across anything but memory work. Lock order: fh->lock, then the
+ * cache lock. Results are copies, never pointers into the cache.
+ */
+#ifndef obsmount_CACHE_H
+#define obsmount_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "util/compiler.h"
+
+struct cache_cfg {
+	unsigned stat_ttl_ms; /* attributes; 0: not cached */
+	unsigned neg_ttl_ms;  /* absent names; 0: not cached */
+	unsigned dir_ttl_ms;  /* listings; 0: not cached */
+	size_t max_stat;      /* attribute + negative entries (0: a default) */
+	size_t max_dirs;      /* listings (0: a default) */
+	size_t max_dirents;   /* entries of all listings together (0: a default) */
+	/* Monotonic clock in milliseconds; NULL: CLOCK_MONOTONIC. For tests. */
+	uint64_t (*clock_ms)(void);
+};
+
+struct cache;
+
+/* New cache with @cfg (copied). 0 and *out (caller owns), or -ENOMEM/-errno. */
+int cache_new(const struct cache_cfg *cfg, struct cache **out) MUST_CHECK;
+/* Free it and everything in it. NULL-safe. */
+void cache_free(struct cache *c);
+
+/*
+ * Take a token before asking storage about a path; hand it to the
+ * cache_put*() call with the answer. An answer is dropped if the path (or
+ * its tree) was invalidated after the token was taken, so a slow reply can
+ * never overwrite the effect of a change we made meanwhile.
+ */
+uint64_t cache_token(struct cache *c);
+
+/* What is known of a path. */
+struct cache_attr {
+	struct stat st;
+	char etag[STORE_ETAG_MAX]; /* "" when unknown (not stored yet) */
+	struct store_enc enc;
+	/* st holds the POSIX metadata of a HEAD (or our own write), not
+	 * listing defaults (size and LastModified only). */
+	bool meta_known;
+	/* A store_info with headers was cached (cache_get copies it out). */
+	bool has_info;
+	/* ETag the kernel's page cache was filled from; "" if none. */
+	char page_etag[STORE_ETAG_MAX];
+};
+
+enum cache_hit {
+	CACHE_MISS = 0,
+	CACHE_HIT,	/* *out filled */
+	CACHE_NEGATIVE, /* known absent */
+};
+
+/*
+ * Look @path up. On CACHE_HIT fills @out and, when @info is not NULL and
+ * the entry has headers (out->has_info), a deep copy into the empty @info
+ * (caller releases; left empty otherwise or on -ENOMEM, then has_info is
+ * false).
+ */
+enum cache_hit cache_get(struct cache *c, const char *path, struct cache_attr *out,
+			 struct store_info *info);
+
+/*
+ * Remember @a for @path (unless invalidated since @token). @info (may be
+ * NULL) is deep-copied for later cache_get() calls. page_etag in @a is
+ * ignored: the entry keeps the page ETag it had when the object's ETag
+ * did not change. Best effort: out of memory just caches nothing.
+ */
+void cache_put(struct cache *c, const char *path, uint64_t token, const struct cache_attr *a,
+	       const struct store_info *info);
+
+/*
+ * Fill (or refresh) attributes only if there is no entry with known
+ * metadata for the same ETag: used for listing-derived attributes, which
+ * must not replace what a HEAD said.
+ */
+void cache_put_weak(struct cache *c, const char *path, uint64_t token, const struct cache_attr *a);
+
+/* Remember that @path does not exist (unless invalidated since @token). */
+void cache_put_negative(struct cache *c, const char *path, uint64_t token);
+
+/* Record the ETag whose data the kernel page cache holds for @path. */
+void cache_set_page_etag(struct cache *c, const char *path, const char *etag);
+
+/*
+ * Forget @path: its attributes (or negative entry), its own listing, and
+ * the listing of its parent directory. Call after every change we make.
+ */
+void cache_invalidate(struct cache *c, const char *path);
+
+/* Forget @path and everything below it (directory rename, rmdir). */
+void cache_invalidate_tree(struct cache *c, const char *path);
+
+/* One entry of a cached listing. */
+struct cache_dirent {
+	char *name;	/* owned */
+	struct stat st; /* valid when has_stat */
+	bool has_stat;	/* attributes known with full metadata */
+};
+
+/* Remember the listing of directory @path (entries copied). */
+void cache_dir_put(struct cache *c, const char *path, uint64_t token,
+		   const struct cache_dirent *ents, size_t n);
+
+/*
+ * A copy of the listing of @path: true and *ents (caller frees with
+ * cache_dirents_free()) / *n, or false when not cached (or -ENOMEM).
+ */
+bool cache_dir_get(struct cache *c, const char *path, struct cache_dirent **ents, size_t *n);
+
+void cache_dirents_free(struct cache_dirent *ents, size_t n);
+
+struct cache_stats {
+	unsigned long hits, misses, negative_hits, dir_hits, dir_misses, evictions, dropped;
+	size_t n_stat, n_dirs, n_dirents;
+};
+
+/* Counters since creation. */
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+#endif
