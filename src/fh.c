@@ -1,0 +1,1139 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Open files: the per-key table with reference counts, staging (sparse temp
+ * file or bounded memory chunks), the present/written interval sets, and
+ * the read path with its read-ahead blocks. Uploading (flush, streamed
+ * multipart, the worker pool) lives in upload.c; locking is described in
+ * fh_i.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fh.h"
+#include "fh_i.h"
+#include "log.h"
+
+/* Memory staging granule; untouched chunks cost a NULL pointer. */
+#define CHUNK ((size_t)64 * 1024)
+/* Largest single ranged GET when filling staging before an upload. */
+#define FETCH_MAX ((size_t)8 * 1024 * 1024)
+/* The first read-ahead window, before sequential reads double it. */
+#define RA_START ((size_t)1024 * 1024)
+
+/* ---- interval sets ----------------------------------------------------- */
+
+/* Index of the first range that ends after @pos. */
+static size_t lower(const struct fh_ivl *iv, uint64_t pos)
+{
+	size_t lo = 0, hi = iv->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (iv->r[mid].b <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int ivl_reserve(struct fh_ivl *iv, size_t n)
+{
+	if (n <= iv->cap)
+		return 0;
+	size_t cap = iv->cap ? iv->cap * 2 : 8;
+	while (cap < n)
+		cap *= 2;
+	struct fh_ivl_r *r = realloc(iv->r, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	iv->r = r;
+	iv->cap = cap;
+	return 0;
+}
+
+int fh_ivl_add(struct fh_ivl *iv, uint64_t a, uint64_t b)
+{
+	size_t i, j;
+
+	if (a >= b)
+		return 0;
+	/* ranges i..j-1 overlap or touch [a, b) */
+	i = a ? lower(iv, a - 1) : 0;
+	for (j = i; j < iv->n && iv->r[j].a <= b; j++)
+		;
+	if (i == j) {
+		if (ivl_reserve(iv, iv->n + 1))
+			return -ENOMEM;
+		memmove(&iv->r[i + 1], &iv->r[i], (iv->n - i) * sizeof(*iv->r));
+		iv->r[i] = (struct fh_ivl_r){ a, b };
+		iv->n++;
+		return 0;
+	}
+	if (iv->r[i].a < a)
+		a = iv->r[i].a;
+	if (iv->r[j - 1].b > b)
+		b = iv->r[j - 1].b;
+	iv->r[i] = (struct fh_ivl_r){ a, b };
+	memmove(&iv->r[i + 1], &iv->r[j], (iv->n - j) * sizeof(*iv->r));
+	iv->n -= j - i - 1;
+	return 0;
+}
+
+int fh_ivl_remove(struct fh_ivl *iv, uint64_t a, uint64_t b)
+{
+	size_t i, k, start;
+
+	if (a >= b)
+		return 0;
+	i = lower(iv, a);
+	if (i < iv->n && iv->r[i].a < a && iv->r[i].b > b) {
+		/* [a, b) lies strictly inside one range: split it */
+		if (ivl_reserve(iv, iv->n + 1))
+			return -ENOMEM;
+		memmove(&iv->r[i + 1], &iv->r[i], (iv->n - i) * sizeof(*iv->r));
+		iv->r[i].b = a;
+		iv->r[i + 1].a = b;
+		iv->n++;
+		return 0;
+	}
+	k = i;
+	if (k < iv->n && iv->r[k].a < a) {
+		iv->r[k].b = a;
+		k++;
+	}
+	start = k;
+	while (k < iv->n && iv->r[k].b <= b)
+		k++;
+	memmove(&iv->r[start], &iv->r[k], (iv->n - k) * sizeof(*iv->r));
+	iv->n -= k - start;
+	if (start < iv->n && iv->r[start].a < b)
+		iv->r[start].a = b;
+	return 0;
+}
+
+bool fh_ivl_covers(const struct fh_ivl *iv, uint64_t a, uint64_t b)
+{
+	if (a >= b)
+		return true;
+	size_t i = lower(iv, a);
+	return i < iv->n && iv->r[i].a <= a && iv->r[i].b >= b;
+}
+
+bool fh_ivl_overlaps(const struct fh_ivl *iv, uint64_t a, uint64_t b)
+{
+	if (a >= b)
+		return false;
+	size_t i = lower(iv, a);
+	return i < iv->n && iv->r[i].a < b;
+}
+
+bool fh_ivl_next_gap(const struct fh_ivl *iv, uint64_t a, uint64_t b, uint64_t *ga, uint64_t *gb)
+{
+	uint64_t pos = a;
+
+	while (pos < b) {
+		size_t i = lower(iv, pos);
+		if (i < iv->n && iv->r[i].a <= pos) {
+			pos = iv->r[i].b;
+			continue;
+		}
+		*ga = pos;
+		*gb = (i < iv->n && iv->r[i].a < b) ? iv->r[i].a : b;
+		return true;
+	}
+	return false;
+}
+
+bool fh_ivl_run(const struct fh_ivl *iv, uint64_t pos, uint64_t *end)
+{
+	size_t i = lower(iv, pos);
+
+	if (i < iv->n && iv->r[i].a <= pos) {
+		*end = iv->r[i].b;
+		return true;
+	}
+	*end = i < iv->n ? iv->r[i].a : UINT64_MAX;
+	return false;
+}
+
+void fh_ivl_clear(struct fh_ivl *iv)
+{
+	iv->n = 0;
+}
+
+void fh_ivl_release(struct fh_ivl *iv)
+{
+	free(iv->r);
+	memset(iv, 0, sizeof(*iv));
+}
+
+/* ---- staging ------------------------------------------------------------ */
+
+/*
+ * An anonymous file in @dir, mode 0600: O_TMPFILE where the filesystem
+ * supports it, else mkstemp() and an immediate unlink(), so nothing is left
+ * behind even after a crash.
+ */
+static int tmp_open(const char *dir, int *fd)
+{
+	char path[4096];
+
+	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	int n = snprintf(path, sizeof(path), "%s/.obsmount-stage-XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	*fd = mkostemp(path, O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	if (unlink(path) < 0) {
+		int err = -errno;
+		close(*fd);
+		*fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void mem_unaccount(struct fh_file *f, size_t bytes)
+{
+	struct fh_ctx *ctx = f->ctx;
+
+	pthread_mutex_lock(&ctx->lock);
+	ctx->mem_used -= bytes;
+	pthread_mutex_unlock(&ctx->lock);
+	f->stg.mem -= bytes;
+}
+
+/*
+ * Memory staging is over budget: move this file's chunks to an unlinked
+ * temp file in $TMPDIR (or /var/tmp, which survives reboots less often than
+ * it is tmpfs) and stage on disk from now on.
+ */
+static int spill(struct fh_file *f)
+{
+	const char *dir = getenv("TMPDIR");
+	struct fh_stg *s = &f->stg;
+	int fd, err;
+
+	if (!dir || dir[0] != '/')
+		dir = "/var/tmp";
+	err = tmp_open(dir, &fd);
+	if (err) {
+		log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s", dir,
+			strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < s->n_chunks; i++) {
+		if (!s->chunks[i])
+			continue;
+		err = pwrite_all(fd, s->chunks[i], CHUNK, (uint64_t)i * CHUNK);
+		if (err) {
+			close(fd);
+			return err;
+		}
+	}
+	for (size_t i = 0; i < s->n_chunks; i++)
+		free(s->chunks[i]);
+	free(s->chunks);
+	s->chunks = NULL;
+	s->n_chunks = 0;
+	mem_unaccount(f, s->mem);
+	s->fd = fd;
+	log_msg(LOG_LVL_INFO, LOG_CAT_FH, "memory staging limit reached: '%s' staged on disk",
+		f->key);
+	return 0;
+}
+
+/* Make chunk @idx exist. 0, -ENOSPC (over budget: spill) or -ENOMEM. */
+static int chunk_get(struct fh_file *f, size_t idx)
+{
+	struct fh_ctx *ctx = f->ctx;
+	struct fh_stg *s = &f->stg;
+	size_t limit = ctx->cfg->mem_limit;
+	bool ok;
+
+	/* a far sparse write would need a huge pointer table: stage on disk */
+	if (idx >= limit / CHUNK * 8 + 64)
+		return -ENOSPC;
+	if (idx >= s->n_chunks) {
+		size_t n = s->n_chunks ? s->n_chunks : 16;
+		while (n <= idx)
+			n *= 2;
+		unsigned char **c = realloc(s->chunks, n * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		memset(&c[s->n_chunks], 0, (n - s->n_chunks) * sizeof(*c));
+		s->chunks = c;
+		s->n_chunks = n;
+	}
+	if (s->chunks[idx])
+		return 0;
+	pthread_mutex_lock(&ctx->lock);
+	ok = ctx->mem_used + CHUNK <= limit;
+	if (ok)
+		ctx->mem_used += CHUNK;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!ok)
+		return -ENOSPC;
+	s->chunks[idx] = calloc(1, CHUNK);
+	if (!s->chunks[idx]) {
+		pthread_mutex_lock(&ctx->lock);
+		ctx->mem_used -= CHUNK;
+		pthread_mutex_unlock(&ctx->lock);
+		return -ENOMEM;
+	}
+	s->mem += CHUNK;
+	return 0;
+}
+
+int fh_stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off)
+{
+	struct fh_stg *s = &f->stg;
+	char *p = buf;
+
+	if (s->fd >= 0) {
+		while (len > 0) {
+			ssize_t n = pread(s->fd, p, len, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0) {
+				memset(p, 0, len); /* past the end of the sparse file */
+				return 0;
+			}
+			p += n;
+			len -= (size_t)n;
+			off += (uint64_t)n;
+		}
+		return 0;
+	}
+	while (len > 0) {
+		size_t idx = off / CHUNK, in = off % CHUNK;
+		size_t n = CHUNK - in < len ? CHUNK - in : len;
+		if (idx < s->n_chunks && s->chunks[idx])
+			memcpy(p, s->chunks[idx] + in, n);
+		else
+			memset(p, 0, n);
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
+{
+	struct fh_stg *s = &f->stg;
+	const char *p = buf;
+
+	while (len > 0 && s->fd < 0) {
+		size_t idx = off / CHUNK, in = off % CHUNK;
+		size_t n = CHUNK - in < len ? CHUNK - in : len;
+		int err = chunk_get(f, idx);
+		if (err == -ENOSPC) {
+			err = spill(f);
+			if (err)
+				return err;
+			break;
+		}
+		if (err)
+			return err;
+		memcpy(s->chunks[idx] + in, p, n);
+		p += n;
+		len -= n;
+		off += n;
+	}
+	if (len == 0)
+		return 0;
+	return pwrite_all(s->fd, p, len, off);
+}
+
+/* Drop staged bytes from @size on (they must read as zeros afterwards). */
+static int stg_truncate(struct fh_file *f, uint64_t size)
+{
+	struct fh_stg *s = &f->stg;
+
+	if (s->fd >= 0)
+		return ftruncate(s->fd, (off_t)size) < 0 ? -errno : 0;
+	size_t first = (size_t)((size + CHUNK - 1) / CHUNK);
+	size_t freed = 0;
+	for (size_t i = first; i < s->n_chunks; i++) {
+		if (s->chunks[i]) {
+			free(s->chunks[i]);
+			s->chunks[i] = NULL;
+			freed += CHUNK;
+		}
+	}
+	if (freed)
+		mem_unaccount(f, freed);
+	size_t idx = (size_t)(size / CHUNK), in = (size_t)(size % CHUNK);
+	if (in && idx < s->n_chunks && s->chunks[idx])
+		memset(s->chunks[idx] + in, 0, CHUNK - in);
+	return 0;
+}
+
+static void stg_release(struct fh_file *f)
+{
+	struct fh_stg *s = &f->stg;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	for (size_t i = 0; i < s->n_chunks; i++)
+		free(s->chunks[i]);
+	free(s->chunks);
+	s->chunks = NULL;
+	s->n_chunks = 0;
+	if (s->mem)
+		mem_unaccount(f, s->mem);
+}
+
+int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
+{
+	struct store *st = f->ctx->st;
+	struct store_enc enc = f->enc;
+	uint64_t ga, gb;
+	char *buf = NULL;
+	int err = 0;
+
+	while (fh_ivl_next_gap(&f->present, a, b < f->base_size ? b : f->base_size, &ga, &gb)) {
+		size_t n = gb - ga < FETCH_MAX ? (size_t)(gb - ga) : FETCH_MAX, got = 0;
+		if (!buf) {
+			buf = malloc(n);
+			if (!buf)
+				return -ENOMEM;
+		}
+		pthread_mutex_unlock(&f->lock);
+		err = st->ops->get_range(st, key, ga, n, buf, &got, &enc);
+		pthread_mutex_lock(&f->lock);
+		if (!err && got != n)
+			err = -EIO; /* the object is shorter than it was */
+		if (err)
+			break;
+		/* fill only what is still missing: a write meanwhile is newer */
+		uint64_t end = ga + n < f->base_size ? ga + n : f->base_size;
+		uint64_t ha, hb;
+		while (!err && fh_ivl_next_gap(&f->present, ga, end, &ha, &hb)) {
+			err = fh_stg_pwrite(f, buf + (ha - ga), (size_t)(hb - ha), ha);
+			if (!err)
+				err = fh_ivl_add(&f->present, ha, hb);
+		}
+		if (err)
+			break;
+		/* FETCH_MAX-sized buffers only: keep it for the next gap */
+		if (n < FETCH_MAX) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	free(buf);
+	return err;
+}
+
+/* ---- context and table ------------------------------------------------- */
+
+int fh_ctx_new(const struct fh_cfg *cfg, struct store *st, struct fh_ctx **out)
+{
+	struct fh_ctx *ctx;
+	unsigned threads;
+
+	if (!cfg || !st || !st->ops || !out)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->cfg = cfg;
+	ctx->st = st;
+	ctx->part_size = cfg->part_size ? cfg->part_size : 1;
+	ctx->parallel = cfg->parallel ? cfg->parallel : 1;
+	threads = ctx->parallel * 2;
+	if (threads < 4)
+		threads = 4;
+	if (threads > 64)
+		threads = 64;
+	ctx->pool = mpu_pool_new(threads);
+	if (!ctx->pool) {
+		free(ctx);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&ctx->lock, NULL);
+	*out = ctx;
+	return 0;
+}
+
+void fh_ctx_free(struct fh_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->files)
+		log_msg(LOG_LVL_WARN, LOG_CAT_FH, "open files left at shutdown");
+	mpu_pool_free(ctx->pool);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+/* ctx->lock held */
+static struct fh_file *table_find(struct fh_ctx *ctx, const char *key)
+{
+	for (struct fh_file *f = ctx->files; f; f = f->next) {
+		if (strcmp(f->key, key) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* ctx->lock held */
+static void table_unlink(struct fh_ctx *ctx, struct fh_file *f)
+{
+	for (struct fh_file **pp = &ctx->files; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	f->next = NULL;
+	f->in_table = false;
+}
+
+static void ra_setup(struct fh_file *f)
+{
+	size_t max = f->ctx->cfg->readahead_max;
+
+	if (max < 4096)
+		return; /* no read-ahead: every miss is one direct ranged GET */
+	size_t blk = max / 8;
+	if (blk > RA_START)
+		blk = RA_START;
+	blk = (blk + 4095) / 4096 * 4096;
+	f->blk = blk;
+	f->n_slots = 2 * max / blk;
+	if (f->n_slots < 2)
+		f->n_slots = 2;
+	f->window = RA_START < max ? RA_START : max;
+	f->slots = calloc(f->n_slots, sizeof(*f->slots));
+	if (!f->slots)
+		f->n_slots = 0;
+}
+
+static void file_free(struct fh_file *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n_slots; i++)
+		free(f->slots[i].data);
+	free(f->slots);
+	stg_release(f);
+	fh_ivl_release(&f->present);
+	fh_ivl_release(&f->written);
+	store_meta_release(&f->meta);
+	free(f->key);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int file_new(struct fh_ctx *ctx, const char *key, const struct store_info *info,
+		    const struct store_meta *meta, int flags, struct fh_file **out)
+{
+	struct fh_file *f = calloc(1, sizeof(*f));
+	int err;
+
+	if (!f)
+		return -ENOMEM;
+	f->ctx = ctx;
+	f->stg.fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	f->key = strdup(key);
+	if (!f->key) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = store_meta_copy(&f->meta, info ? &info->meta : meta);
+	if (err)
+		goto fail;
+	if (ctx->cfg->cache_dir) {
+		err = tmp_open(ctx->cfg->cache_dir, &f->stg.fd);
+		if (err) {
+			log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s",
+				ctx->cfg->cache_dir, strerror(-err));
+			goto fail;
+		}
+	}
+	if (info) {
+		f->has_base = true;
+		f->enc = info->enc;
+		memcpy(f->etag, info->etag, sizeof(f->etag));
+		f->etag[sizeof(f->etag) - 1] = '\0';
+		f->base_size = info->size;
+		f->size = info->size;
+	}
+	if (!info || (flags & O_TRUNC)) {
+		f->base_size = 0;
+		f->size = 0;
+		f->dirty = true;
+	}
+	ra_setup(f);
+	*out = f;
+	return 0;
+fail:
+	file_free(f);
+	return err;
+}
+
+/* Drop a reference; the last one frees the file. No flush. */
+static void file_unref(struct fh_file *f)
+{
+	struct fh_ctx *ctx = f->ctx;
+	bool last;
+
+	pthread_mutex_lock(&ctx->lock);
+	last = --f->refs == 0;
+	if (last && f->in_table)
+		table_unlink(ctx, f);
+	pthread_mutex_unlock(&ctx->lock);
+	if (!last)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (f->dirty)
+		log_msg(LOG_LVL_WARN, LOG_CAT_FH, "discarding unstored data of '%s'", f->key);
+	mpu_drop_locked(f);
+	while (f->reads_inflight > 0)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	file_free(f);
+}
+
+static int truncate_locked(struct fh_file *f, uint64_t size)
+{
+	int err;
+
+	if (size < f->size) {
+		err = fh_ivl_remove(&f->present, size, UINT64_MAX);
+		if (!err)
+			err = fh_ivl_remove(&f->written, size, UINT64_MAX);
+		if (err)
+			return err;
+		mpu_changed_locked(f, size);
+		err = stg_truncate(f, size);
+		if (err)
+			return err;
+		if (f->base_size > size)
+			f->base_size = size;
+		f->ra_gen++;
+	} else if (size > f->size && f->stg.fd >= 0) {
+		if (ftruncate(f->stg.fd, (off_t)size) < 0)
+			return -errno;
+	}
+	f->size = size;
+	f->dirty = true;
+	f->gen++;
+	return 0;
+}
+
+int fh_open(struct fh_ctx *ctx, const char *key, const struct store_info *info,
+	    const struct store_meta *meta, int flags, struct fh **out)
+{
+	struct fh_file *f, *mine = NULL;
+	struct fh *h;
+	int err = 0;
+
+	if (!ctx || !key || !out)
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->flags = flags;
+	for (;;) {
+		pthread_mutex_lock(&ctx->lock);
+		f = table_find(ctx, key);
+		if (f) {
+			f->refs++;
+		} else if (mine) {
+			f = mine;
+			mine = NULL;
+			f->refs = 1;
+			f->in_table = true;
+			f->next = ctx->files;
+			ctx->files = f;
+			flags &= ~O_TRUNC; /* file_new() applied it */
+		}
+		pthread_mutex_unlock(&ctx->lock);
+		if (f)
+			break;
+		/* create outside the table lock: it may touch the disk */
+		err = file_new(ctx, key, info, meta, flags, &mine);
+		if (err) {
+			free(h);
+			return err;
+		}
+	}
+	file_free(mine); /* lost a race with another opener */
+	if (flags & O_TRUNC) {
+		pthread_mutex_lock(&f->lock);
+		err = truncate_locked(f, 0);
+		pthread_mutex_unlock(&f->lock);
+		if (err) {
+			file_unref(f);
+			free(h);
+			return err;
+		}
+	}
+	h->f = f;
+	*out = h;
+	return 0;
+}
+
+int fh_release(struct fh *h)
+{
+	struct fh_file *f;
+	bool last;
+	int err = 0;
+
+	if (!h)
+		return 0;
+	f = h->f;
+	pthread_mutex_lock(&f->ctx->lock);
+	last = f->refs == 1;
+	pthread_mutex_unlock(&f->ctx->lock);
+	if (last || (h->flags & O_ACCMODE) != O_RDONLY)
+		err = fh_flush(h);
+	file_unref(f);
+	free(h);
+	return err;
+}
+
+struct fh *fh_find(struct fh_ctx *ctx, const char *key)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+	struct fh_file *f;
+
+	if (!h)
+		return NULL;
+	pthread_mutex_lock(&ctx->lock);
+	f = table_find(ctx, key);
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!f) {
+		free(h);
+		return NULL;
+	}
+	h->f = f;
+	h->flags = O_RDONLY; /* its release flushes only as the last reference */
+	return h;
+}
+
+int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
+{
+	char *nk = strdup(newkey);
+	struct fh_file *f, *other;
+
+	if (!nk)
+		return -ENOMEM;
+	pthread_mutex_lock(&ctx->lock);
+	f = table_find(ctx, oldkey);
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!f) {
+		free(nk);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_lock(&ctx->lock);
+	other = table_find(ctx, newkey);
+	if (other && other != f)
+		table_unlink(ctx, other); /* replaced: its handles live on, detached */
+	free(f->key);
+	f->key = nk;
+	pthread_mutex_unlock(&ctx->lock);
+	/* a streamed upload still targets the old key */
+	mpu_drop_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	file_unref(f);
+	return 0;
+}
+
+/* ---- write, truncate, metadata ----------------------------------------- */
+
+int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
+{
+	struct fh_file *f = h->f;
+	uint64_t end;
+	int err;
+
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	err = f->err;
+	if (err)
+		goto out;
+	if (h->flags & O_APPEND)
+		off = (off_t)f->size;
+	if (size == 0)
+		goto out;
+	if (__builtin_add_overflow((uint64_t)off, size, &end) || end > (uint64_t)INT64_MAX) {
+		err = -EFBIG;
+		goto out;
+	}
+	mpu_changed_locked(f, (uint64_t)off);
+	err = fh_stg_pwrite(f, buf, size, (uint64_t)off);
+	if (!err)
+		err = fh_ivl_add(&f->present, (uint64_t)off, end);
+	if (!err)
+		err = fh_ivl_add(&f->written, (uint64_t)off, end);
+	if (err)
+		goto out;
+	if (end > f->size)
+		f->size = end;
+	f->dirty = true;
+	f->gen++;
+	if (end == f->size)
+		mpu_stream_locked(f);
+out:
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+int fh_truncate(struct fh *h, off_t size)
+{
+	struct fh_file *f = h->f;
+	int err;
+
+	if (size < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	err = truncate_locked(f, (uint64_t)size);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+int fh_flush(struct fh *h)
+{
+	struct fh_file *f = h->f;
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	err = mpu_flush_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+void fh_stat(struct fh *h, uint64_t *size, bool *dirty)
+{
+	struct fh_file *f = h->f;
+
+	pthread_mutex_lock(&f->lock);
+	if (size)
+		*size = f->size;
+	if (dirty)
+		*dirty = f->dirty;
+	pthread_mutex_unlock(&f->lock);
+}
+
+int fh_set_meta(struct fh *h, const struct store_meta *meta)
+{
+	struct fh_file *f = h->f;
+	struct store_meta m;
+	int err = store_meta_copy(&m, meta);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&f->lock);
+	struct store_meta old = f->meta;
+	f->meta = m;
+	f->gen++;
+	pthread_mutex_unlock(&f->lock);
+	store_meta_release(&old);
+	return 0;
+}
+
+int fh_get_meta(struct fh *h, struct store_meta *out)
+{
+	struct fh_file *f = h->f;
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	err = store_meta_copy(out, &f->meta);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+void fh_mark_dirty(struct fh *h)
+{
+	struct fh_file *f = h->f;
+
+	pthread_mutex_lock(&f->lock);
+	f->dirty = true;
+	f->gen++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- read path ---------------------------------------------------------- */
+
+struct read_job {
+	struct fh_job job;
+	struct fh_file *f;
+	struct fh_slot *slot;
+	struct store_enc enc;
+	char *key;
+};
+
+static void read_run(struct fh_job *j)
+{
+	struct read_job *rj = (struct read_job *)j;
+	struct fh_file *f = rj->f;
+	struct fh_slot *s = rj->slot;
+	struct store *st = f->ctx->st;
+	size_t got = 0;
+	int err;
+
+	/* the slot is LOADING: nobody else touches its fields or data */
+	err = st->ops->get_range(st, rj->key, s->off, s->len, s->data, &got, &rj->enc);
+	if (!err && got > s->len)
+		err = -EIO;
+	pthread_mutex_lock(&f->lock);
+	if (s->gen != f->ra_gen) {
+		s->state = FH_SLOT_EMPTY; /* the file changed meanwhile */
+	} else if (err) {
+		s->state = FH_SLOT_ERROR;
+		s->err = err;
+	} else {
+		s->state = FH_SLOT_READY;
+		s->got = got;
+	}
+	f->reads_inflight--;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	free(rj->key);
+	free(rj);
+}
+
+/* The valid slot holding block @boff, or NULL. */
+static struct fh_slot *slot_find(struct fh_file *f, uint64_t boff)
+{
+	for (size_t i = 0; i < f->n_slots; i++) {
+		struct fh_slot *s = &f->slots[i];
+		if (s->state != FH_SLOT_EMPTY && s->gen == f->ra_gen && s->off == boff)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Start fetching block @boff into a free slot: an empty or stale one, else
+ * the least recently used finished one outside [keep_a, keep_b). Returns
+ * the slot, or NULL when every candidate is busy or protected.
+ */
+static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, uint64_t keep_a,
+				  uint64_t keep_b)
+{
+	struct fh_slot *victim = NULL;
+
+	for (size_t i = 0; i < f->n_slots; i++) {
+		struct fh_slot *s = &f->slots[i];
+		if (s->state == FH_SLOT_LOADING)
+			continue;
+		if (s->state == FH_SLOT_EMPTY || s->gen != f->ra_gen) {
+			victim = s;
+			break;
+		}
+		if (s->off + f->blk > keep_a && s->off < keep_b)
+			continue;
+		if (!victim || s->used < victim->used)
+			victim = s;
+	}
+	if (!victim)
+		return NULL;
+	struct read_job *rj = calloc(1, sizeof(*rj));
+	if (!victim->data)
+		victim->data = malloc(f->blk);
+	if (!rj || !victim->data || !(rj->key = strdup(f->key))) {
+		free(rj);
+		return NULL;
+	}
+	victim->state = FH_SLOT_LOADING;
+	victim->off = boff;
+	victim->len = f->base_size - boff < f->blk ? (size_t)(f->base_size - boff) : f->blk;
+	victim->got = 0;
+	victim->err = 0;
+	victim->gen = f->ra_gen;
+	victim->used = ++f->clock;
+	rj->job.run = read_run;
+	rj->f = f;
+	rj->slot = victim;
+	rj->enc = f->enc;
+	f->reads_inflight++;
+	mpu_pool_submit(f->ctx->pool, &rj->job);
+	return victim;
+}
+
+/* Prefetch the blocks of [pos, pos + window) that are neither cached nor staged. */
+static void ra_issue(struct fh_file *f, uint64_t pos)
+{
+	uint64_t a = pos / f->blk * f->blk, b = pos + f->window;
+
+	for (uint64_t boff = a; boff < b && boff < f->base_size; boff += f->blk) {
+		if (f->reads_inflight >= f->ctx->parallel)
+			return;
+		uint64_t bend = boff + f->blk < f->base_size ? boff + f->blk : f->base_size;
+		if (slot_find(f, boff) || fh_ivl_covers(&f->present, boff, bend))
+			continue;
+		if (!slot_issue(f, boff, a, b))
+			return;
+	}
+}
+
+/*
+ * Bytes [pos, lim) come from the stored object. Copies what it can into
+ * @dst and returns the count in *n (0: wait and retry). *eof is set when
+ * the object ended early. A failed block is fetched again once per read
+ * (*retried). f->lock held; may wait (dropping it).
+ */
+static int read_remote(struct fh_file *f, char *dst, uint64_t pos, uint64_t lim, size_t *n,
+		       bool *eof, bool *retried)
+{
+	*n = 0;
+	if (f->n_slots == 0) {
+		struct store *st = f->ctx->st;
+		struct store_enc enc = f->enc;
+		char *key = strdup(f->key);
+		size_t want = (size_t)(lim - pos), got = 0;
+		if (!key)
+			return -ENOMEM;
+		pthread_mutex_unlock(&f->lock);
+		int err = st->ops->get_range(st, key, pos, want, dst, &got, &enc);
+		pthread_mutex_lock(&f->lock);
+		free(key);
+		if (err)
+			return err;
+		if (got > want)
+			return -EIO;
+		*n = got;
+		*eof = got < want;
+		return 0;
+	}
+	uint64_t boff = pos / f->blk * f->blk;
+	struct fh_slot *s = slot_find(f, boff);
+	if (!s)
+		s = slot_issue(f, boff, boff, boff + f->blk);
+	ra_issue(f, pos);
+	if (!s || s->state == FH_SLOT_LOADING) {
+		pthread_cond_wait(&f->cond, &f->lock);
+		return 0;
+	}
+	if (s->state == FH_SLOT_ERROR) {
+		s->state = FH_SLOT_EMPTY; /* a later read tries again */
+		if (!*retried) {
+			/* it may have been a prefetch long ago: fetch it once more */
+			*retried = true;
+			return 0;
+		}
+		return s->err;
+	}
+	s->used = ++f->clock;
+	uint64_t avail = s->off + s->got;
+	if (pos >= avail) {
+		*eof = true;
+		return 0;
+	}
+	uint64_t stop = lim < avail ? lim : avail;
+	memcpy(dst, s->data + (pos - s->off), (size_t)(stop - pos));
+	*n = (size_t)(stop - pos);
+	*eof = stop == avail && s->got < s->len && stop < lim;
+	return 0;
+}
+
+int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
+{
+	struct fh_file *f = h->f;
+	uint64_t pos, end;
+	bool eof = false, retried = false;
+	int err = 0;
+
+	*got = 0;
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	pos = (uint64_t)off;
+	if (pos >= f->size || size == 0)
+		goto out;
+	end = f->size - pos < size ? f->size : pos + size;
+	bool seq = pos == f->ra_next;
+	if (f->n_slots) {
+		size_t max = f->ctx->cfg->readahead_max;
+		if (!seq)
+			f->window = RA_START < max ? RA_START : max;
+		else if (f->window < max)
+			f->window = f->window * 2 < max ? f->window * 2 : max;
+	}
+	while (pos < end && !eof) {
+		uint64_t run, lim;
+		/* the size may shrink while a wait dropped the lock */
+		if (end > f->size)
+			end = f->size > pos ? f->size : pos;
+		if (pos >= end)
+			break;
+		if (pos >= f->base_size || fh_ivl_run(&f->present, pos, &run)) {
+			lim = pos >= f->base_size ? end : (run < end ? run : end);
+			err = fh_stg_pread(f, buf + (pos - (uint64_t)off), (size_t)(lim - pos),
+					   pos);
+			if (err)
+				break;
+			pos = lim;
+			continue;
+		}
+		lim = run < end ? run : end;
+		if (lim > f->base_size)
+			lim = f->base_size;
+		size_t n;
+		err = read_remote(f, buf + (pos - (uint64_t)off), pos, lim, &n, &eof, &retried);
+		if (err)
+			break;
+		pos += n;
+	}
+	f->ra_next = pos;
+	if (!err && seq && f->n_slots && pos < f->base_size)
+		ra_issue(f, pos);
+out:
+	pthread_mutex_unlock(&f->lock);
+	if (err)
+		return err;
+	*got = (size_t)(pos - (uint64_t)off);
+	return 0;
+}

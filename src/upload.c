@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Uploads of open files: flush (one PUT below part_size, else multipart with
+ * `parallel` parts in flight, UploadPartCopy for untouched parts of the
+ * stored object), parts streamed while a sequential writer is still
+ * writing, abort on failure, and the worker pool the parts and read-ahead
+ * fetches run on. Staging and the read path are in fh.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "fh_i.h"
+#include "log.h"
+
+#define MPU_MAX_PARTS 10000
+
+/* ---- worker pool ---------------------------------------------------------- */
+
+struct mpu_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct fh_job *head, *tail;
+	bool stop;
+	unsigned n;
+	pthread_t *threads;
+};
+
+static void *worker(void *arg)
+{
+	struct mpu_pool *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (!p->head)
+			break;
+		struct fh_job *j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->lock);
+		j->run(j);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct mpu_pool *mpu_pool_new(unsigned n)
+{
+	struct mpu_pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->threads = calloc(n, sizeof(*p->threads));
+	if (!p->threads) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (p->n = 0; p->n < n; p->n++) {
+		if (pthread_create(&p->threads[p->n], NULL, worker, p) != 0)
+			break;
+	}
+	if (p->n == 0) {
+		mpu_pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void mpu_pool_free(struct mpu_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->threads);
+	free(p);
+}
+
+void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- one multipart upload ----------------------------------------------- */
+
+/* Everything but @key and @id is guarded by f->lock. */
+struct mpu {
+	char *key; /* the key the upload targets; immutable */
+	char *id;  /* upload id; immutable once begun */
+	size_t psize;
+	int next_number;	  /* next part to submit */
+	uint64_t next_off;	  /* where that part starts */
+	struct store_part *parts; /* [i] is part i + 1 */
+	size_t cap_parts;
+	unsigned inflight;
+	int err;   /* first failure of a part */
+	bool dead; /* content under it changed: abort, do not complete */
+};
+
+struct part_job {
+	struct fh_job job;
+	struct fh_file *f;
+	struct mpu *m;
+	int number;
+	void *data; /* owned; NULL for a server-side copy */
+	size_t len;
+	uint64_t copy_off;
+	struct store_enc enc;
+};
+
+static void part_run(struct fh_job *j)
+{
+	struct part_job *pj = (struct part_job *)j;
+	struct fh_file *f = pj->f;
+	struct mpu *m = pj->m;
+	struct store *st = f->ctx->st;
+	struct store_part part = { 0 };
+	int err;
+
+	if (pj->data)
+		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len, &part);
+	else
+		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
+					     pj->len, &pj->enc, &part);
+	free(pj->data);
+	pthread_mutex_lock(&f->lock);
+	if (err) {
+		if (!m->err)
+			m->err = err;
+	} else {
+		part.number = pj->number;
+		m->parts[pj->number - 1] = part;
+	}
+	m->inflight--;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	free(pj);
+}
+
+/*
+ * Queue the next part: @data (owned, @len bytes) or, with @data NULL, a
+ * copy of [next_off, next_off + len) of the stored object. f->lock held.
+ */
+static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t len)
+{
+	struct part_job *pj = calloc(1, sizeof(*pj));
+	size_t need = (size_t)m->next_number;
+
+	if (!pj)
+		goto nomem;
+	if (need > m->cap_parts) {
+		size_t cap = m->cap_parts ? m->cap_parts * 2 : 16;
+		while (cap < need)
+			cap *= 2;
+		struct store_part *np = realloc(m->parts, cap * sizeof(*np));
+		if (!np)
+			goto nomem;
+		memset(&np[m->cap_parts], 0, (cap - m->cap_parts) * sizeof(*np));
+		m->parts = np;
+		m->cap_parts = cap;
+	}
+	pj->job.run = part_run;
+	pj->f = f;
+	pj->m = m;
+	pj->number = m->next_number++;
+	pj->data = data;
+	pj->len = len;
+	pj->copy_off = m->next_off;
+	pj->enc = f->enc;
+	m->next_off += len;
+	m->inflight++;
+	mpu_pool_submit(f->ctx->pool, &pj->job);
+	return 0;
+nomem:
+	free(pj);
+	free(data);
+	return -ENOMEM;
+}
+
+static void mpu_free(struct mpu *m)
+{
+	if (!m)
+		return;
+	free(m->key);
+	free(m->id);
+	free(m->parts);
+	free(m);
+}
+
+/*
+ * Begin an upload of @key; the request runs with f->lock held, which only
+ * holds up this file. f->lock held. 0 or -errno.
+ */
+static int begin_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+			size_t psize, struct mpu **out)
+{
+	struct store *st = f->ctx->st;
+	struct mpu *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	m->key = strdup(key);
+	if (!m->key) {
+		mpu_free(m);
+		return -ENOMEM;
+	}
+	m->psize = psize;
+	m->next_number = 1;
+	err = st->ops->mpu_begin(st, key, meta, &m->id);
+	if (err) {
+		mpu_free(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+void mpu_drop_locked(struct fh_file *f)
+{
+	struct mpu *m = f->mpu;
+	struct store *st = f->ctx->st;
+
+	if (!m)
+		return;
+	m->dead = true; /* no new parts while we wait */
+	while (m->inflight > 0)
+		pthread_cond_wait(&f->cond, &f->lock);
+	f->mpu = NULL;
+	pthread_cond_broadcast(&f->cond);
+	if (m->id) {
+		pthread_mutex_unlock(&f->lock);
+		int err = st->ops->mpu_abort(st, m->key, m->id);
+		pthread_mutex_lock(&f->lock);
+		if (err && err != -ENOENT)
+			log_msg(LOG_LVL_WARN, LOG_CAT_FH, "cannot abort upload of '%s': %s", m->key,
+				strerror(-err));
+	}
+	mpu_free(m);
+}
+
+void mpu_changed_locked(struct fh_file *f, uint64_t off)
+{
+	/* during a flush the flush owns the upload; a change just keeps f dirty */
+	if (f->mpu && !f->flushing && off < f->mpu->next_off)
+		f->mpu->dead = true;
+}
+
+/* Can part [off, off + len) be copied server-side from the stored object? */
+static bool can_copy(struct fh_file *f, uint64_t off, uint64_t len)
+{
+	return f->has_base && f->ctx->st->ops->mpu_part_copy && off + len <= f->base_size &&
+	       !fh_ivl_overlaps(&f->written, off, off + len);
+}
+
+void mpu_stream_locked(struct fh_file *f)
+{
+	size_t psize = f->ctx->part_size;
+
+	for (;;) {
+		struct mpu *m = f->mpu;
+		if (f->flushing || f->err || (m && (m->dead || m->err)))
+			return;
+		uint64_t off = m ? m->next_off : 0;
+		if (f->size < off + psize)
+			return;
+		/* written data, or an untouched part of the stored object; never holes */
+		bool copy = can_copy(f, off, psize);
+		if (!copy && !fh_ivl_covers(&f->present, off, off + psize))
+			return;
+		if (m && m->next_number > MPU_MAX_PARTS)
+			return;
+		if (m && m->inflight >= f->ctx->parallel) {
+			/* back-pressure: the writer waits for a part to finish */
+			pthread_cond_wait(&f->cond, &f->lock);
+			continue;
+		}
+		if (!m) {
+			int err = begin_locked(f, f->key, &f->meta, psize, &m);
+			if (err) {
+				/* a dead placeholder: no more streaming until the flush */
+				m = calloc(1, sizeof(*m));
+				if (!m)
+					return;
+				m->dead = true;
+				m->err = err;
+			}
+			f->mpu = m;
+			if (err)
+				return;
+		}
+		void *data = NULL;
+		if (!copy) {
+			data = malloc(psize);
+			if (!data)
+				return;
+			if (fh_stg_pread(f, data, psize, off)) {
+				free(data);
+				return;
+			}
+		}
+		if (submit_locked(f, m, data, psize))
+			return;
+	}
+}
+
+/* ---- flush ------------------------------------------------------------- */
+
+/* The S3 ETag of a multipart object: MD5 of the part MD5s, "-N". */
+static void mpu_etag(const struct store_part *parts, size_t n, char *out)
+{
+	struct crypto_digest *d = crypto_md5_new();
+	uint8_t md[CRYPTO_MD5_LEN];
+	char hex[2 * CRYPTO_MD5_LEN + 1];
+
+	out[0] = '\0';
+	if (!d)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *e = parts[i].etag;
+		char tmp[2 * CRYPTO_MD5_LEN + 1];
+		size_t len = strlen(e);
+		if (len == 2 * CRYPTO_MD5_LEN + 2 && e[0] == '"' && e[len - 1] == '"') {
+			memcpy(tmp, e + 1, 2 * CRYPTO_MD5_LEN);
+			tmp[2 * CRYPTO_MD5_LEN] = '\0';
+			e = tmp;
+		}
+		if (crypto_unhex(e, md, sizeof(md)) < 0) {
+			crypto_digest_free(d);
+			return; /* not an MD5 ETag (SSE-KMS, SSE-C): leave it unknown */
+		}
+		crypto_digest_update(d, md, sizeof(md));
+	}
+	crypto_digest_final(d, md);
+	crypto_digest_free(d);
+	crypto_hex(md, sizeof(md), hex);
+	snprintf(out, STORE_ETAG_MAX, "\"%s-%zu\"", hex, n);
+}
+
+static int put_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+		      uint64_t size, char *etag)
+{
+	struct store *st = f->ctx->st;
+	uint8_t md[CRYPTO_MD5_LEN];
+	char hex[2 * CRYPTO_MD5_LEN + 1];
+	char *data;
+	int err;
+
+	err = fh_fetch_locked(f, key, 0, size);
+	if (err)
+		return err;
+	data = malloc(size ? (size_t)size : 1);
+	if (!data)
+		return -ENOMEM;
+	err = fh_stg_pread(f, data, (size_t)size, 0);
+	if (!err) {
+		pthread_mutex_unlock(&f->lock);
+		err = st->ops->put(st, key, data, (size_t)size, meta);
+		if (!err) {
+			crypto_md5(data, (size_t)size, md);
+			crypto_hex(md, sizeof(md), hex);
+			snprintf(etag, STORE_ETAG_MAX, "\"%s\"", hex);
+		}
+		pthread_mutex_lock(&f->lock);
+	}
+	free(data);
+	return err;
+}
+
+/* Queue every part of [m->next_off, size) and wait for all. f->lock held. */
+static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, uint64_t size)
+{
+	int err = 0;
+
+	while (m->next_off < size) {
+		uint64_t off = m->next_off;
+		size_t len = size - off < m->psize ? (size_t)(size - off) : m->psize;
+		void *data = NULL;
+		while (m->inflight >= f->ctx->parallel && !m->err)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (m->err)
+			break;
+		if (!can_copy(f, off, len)) {
+			err = fh_fetch_locked(f, key, off, off + len);
+			if (err)
+				break;
+			data = malloc(len);
+			if (!data) {
+				err = -ENOMEM;
+				break;
+			}
+			err = fh_stg_pread(f, data, len, off);
+			if (err) {
+				free(data);
+				break;
+			}
+		}
+		err = submit_locked(f, m, data, len);
+		if (err)
+			break;
+	}
+	while (m->inflight > 0)
+		pthread_cond_wait(&f->cond, &f->lock);
+	return err ? err : m->err;
+}
+
+static int multipart_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+			    uint64_t size, size_t psize, char *etag)
+{
+	struct store *st = f->ctx->st;
+	struct mpu *m = f->mpu;
+	int err;
+
+	if (!m) {
+		err = begin_locked(f, key, meta, psize, &m);
+		if (err)
+			return err;
+		f->mpu = m;
+	}
+	err = send_parts_locked(f, m, key, size);
+	if (!err) {
+		size_t n = (size_t)(m->next_number - 1);
+		pthread_mutex_unlock(&f->lock);
+		err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n);
+		pthread_mutex_lock(&f->lock);
+		if (!err)
+			mpu_etag(m->parts, n, etag);
+	}
+	if (err) {
+		mpu_drop_locked(f); /* abort: no half object becomes visible */
+		return err;
+	}
+	f->mpu = NULL;
+	mpu_free(m);
+	return 0;
+}
+
+/* Part size for @size bytes: the configured one, grown to fit 10000 parts. */
+static size_t part_size_for(struct fh_file *f, uint64_t size)
+{
+	uint64_t ps = f->ctx->part_size;
+
+	if (size / ps >= MPU_MAX_PARTS) {
+		const uint64_t mib = 1024 * 1024;
+		ps = (size + MPU_MAX_PARTS - 1) / MPU_MAX_PARTS;
+		ps = (ps + mib - 1) / mib * mib;
+	}
+	return (size_t)ps;
+}
+
+static void notify(struct fh_file *f, const char *key, const struct store_meta *meta, uint64_t size,
+		   const char *etag, bool ok)
+{
+	const struct fh_cfg *cfg = f->ctx->cfg;
+	struct store_info info;
+
+	if (!cfg->on_stored)
+		return;
+	if (!ok) {
+		cfg->on_stored(cfg->on_stored_arg, key, NULL);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	info.size = size;
+	info.last_modified = time(NULL);
+	snprintf(info.etag, sizeof(info.etag), "%s", etag);
+	info.meta = *meta; /* shallow: borrowed for the call */
+	info.enc = f->enc;
+	cfg->on_stored(cfg->on_stored_arg, key, &info);
+}
+
+/* The upload after the snapshot (gen0, size) succeeded. f->lock held. */
+static void stored_locked(struct fh_file *f, uint64_t gen0, uint64_t size, const char *etag)
+{
+	if (f->gen == gen0) {
+		f->base_size = size;
+		f->dirty = false;
+		fh_ivl_clear(&f->written);
+	} else if (f->base_size > size) {
+		/* changed meanwhile: stays dirty; only unchanged old bytes remain valid */
+		f->base_size = size;
+	}
+	f->has_base = true;
+	snprintf(f->etag, sizeof(f->etag), "%s", etag);
+	f->err = 0;
+	f->ra_gen++;
+}
+
+int mpu_flush_locked(struct fh_file *f)
+{
+	struct store_meta meta;
+	char etag[STORE_ETAG_MAX] = "";
+	bool in_table;
+	char *key;
+	int err;
+
+	while (f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	if (!f->dirty)
+		return f->err;
+	pthread_mutex_lock(&f->ctx->lock);
+	in_table = f->in_table;
+	pthread_mutex_unlock(&f->ctx->lock);
+	if (!in_table) {
+		/* replaced by a rename: storing it would clobber the new object */
+		mpu_drop_locked(f);
+		f->dirty = false;
+		return 0;
+	}
+	key = strdup(f->key);
+	if (!key)
+		return -ENOMEM;
+	err = store_meta_copy(&meta, &f->meta);
+	if (err) {
+		free(key);
+		return err;
+	}
+	f->flushing = true;
+	uint64_t gen0 = f->gen, size = f->size;
+	size_t psize = part_size_for(f, size);
+	struct mpu *m = f->mpu;
+	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
+		  m->next_off > size || size < psize))
+		mpu_drop_locked(f);
+	if (!f->mpu && size < psize)
+		err = put_locked(f, key, &meta, size, etag);
+	else
+		err = multipart_locked(f, key, &meta, size, psize, etag);
+	if (err) {
+		f->err = err;
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "upload of '%s' failed: %s", key,
+			strerror(-err));
+	} else {
+		stored_locked(f, gen0, size, etag);
+	}
+	notify(f, key, &meta, size, etag, !err);
+	f->flushing = false;
+	pthread_cond_broadcast(&f->cond);
+	store_meta_release(&meta);
+	free(key);
+	return err;
+}

@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fh and upload against the in-memory store: staging in memory and on disk,
+ * part boundaries, streaming, failure in part N of M, sticky errors,
+ * read-ahead, truncation, sparse files and concurrent writers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "fh.h"
+#include "fh_i.h"
+#include "mem_store.h"
+
+#define KIB 1024
+#define PS (64 * KIB) /* part size used by most tests */
+
+struct env {
+	struct store *st;
+	struct fh_cfg cfg;
+	struct fh_ctx *ctx;
+	char dir[64];
+	/* what on_stored saw */
+	pthread_mutex_t lock;
+	unsigned stored_ok, stored_fail;
+	uint64_t last_size;
+	char last_etag[STORE_ETAG_MAX];
+};
+
+static void on_stored(void *arg, const char *key, const struct store_info *info)
+{
+	struct env *e = arg;
+
+	(void)key;
+	pthread_mutex_lock(&e->lock);
+	if (info) {
+		e->stored_ok++;
+		e->last_size = info->size;
+		snprintf(e->last_etag, sizeof(e->last_etag), "%s", info->etag);
+	} else {
+		e->stored_fail++;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* A new environment; @disk: stage under a temp dir, else in memory. */
+static struct env *env_new(bool disk, size_t part_size, unsigned parallel)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	pthread_mutex_init(&e->lock, NULL);
+	e->st = mem_store_new();
+	assert_non_null(e->st);
+	e->cfg.part_size = part_size;
+	e->cfg.parallel = parallel;
+	e->cfg.mem_limit = 64 * 1024 * 1024;
+	e->cfg.readahead_max = 256 * KIB;
+	e->cfg.on_stored = on_stored;
+	e->cfg.on_stored_arg = e;
+	if (disk) {
+		const char *t = getenv("TMPDIR");
+		snprintf(e->dir, sizeof(e->dir), "%s/fhtest-XXXXXX", t && *t ? t : "/tmp");
+		assert_non_null(mkdtemp(e->dir));
+		e->cfg.cache_dir = e->dir;
+	}
+	assert_int_equal(fh_ctx_new(&e->cfg, e->st, &e->ctx), 0);
+	return e;
+}
+
+static void env_free(struct env *e)
+{
+	fh_ctx_free(e->ctx);
+	mem_store_free(e->st);
+	if (e->dir[0])
+		assert_int_equal(rmdir(e->dir), 0); /* staging left nothing behind */
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+/* Deterministic pseudo-random bytes (xorshift64). */
+static void fill(unsigned char *p, size_t n, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)(x >> 24);
+	}
+}
+
+static uint64_t next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static unsigned char *rnd(size_t n, uint64_t seed)
+{
+	unsigned char *p = malloc(n ? n : 1);
+
+	assert_non_null(p);
+	fill(p, n, seed);
+	return p;
+}
+
+/* The stored object equals @want. */
+static void assert_object(struct env *e, const char *key, const void *want, size_t len)
+{
+	void *data = NULL;
+	size_t got = 0;
+
+	assert_int_equal(mem_store_fetch(e->st, key, &data, &got), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(data, want, len);
+	free(data);
+}
+
+/* Reading the whole handle yields @want (in chunks of @chunk). */
+static void assert_reads(struct fh *h, const unsigned char *want, size_t len, size_t chunk)
+{
+	unsigned char *buf = malloc(chunk);
+	size_t pos = 0, got;
+
+	assert_non_null(buf);
+	while (pos < len) {
+		assert_int_equal(fh_read(h, (char *)buf, chunk, (off_t)pos, &got), 0);
+		size_t expect = len - pos < chunk ? len - pos : chunk;
+		assert_int_equal(got, expect);
+		assert_memory_equal(buf, want + pos, got);
+		pos += got;
+	}
+	assert_int_equal(fh_read(h, (char *)buf, chunk, (off_t)len, &got), 0);
+	assert_int_equal(got, 0);
+	free(buf);
+}
+
+static struct fh *open_new(struct env *e, const char *key)
+{
+	struct fh *h = NULL;
+
+	assert_int_equal(fh_open(e->ctx, key, NULL, NULL, O_RDWR | O_CREAT, &h), 0);
+	assert_non_null(h);
+	return h;
+}
+
+/* Open an existing object as the filesystem would: HEAD, then open. */
+static struct fh *open_existing(struct env *e, const char *key, int flags)
+{
+	struct store_info info;
+	struct fh *h = NULL;
+
+	assert_int_equal(e->st->ops->head(e->st, key, &info), 0);
+	assert_int_equal(fh_open(e->ctx, key, &info, NULL, flags, &h), 0);
+	store_info_release(&info);
+	return h;
+}
+
+static bool disk_mode(void **state)
+{
+	return *state != NULL;
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static void test_ivl(void **state)
+{
+	struct fh_ivl iv = { 0 };
+	uint64_t a, b, end;
+
+	(void)state;
+	assert_int_equal(fh_ivl_add(&iv, 10, 20), 0);
+	assert_int_equal(fh_ivl_add(&iv, 30, 40), 0);
+	assert_int_equal(fh_ivl_add(&iv, 20, 25), 0); /* touches: merges */
+	assert_int_equal(iv.n, 2);
+	assert_true(fh_ivl_covers(&iv, 10, 25));
+	assert_false(fh_ivl_covers(&iv, 10, 26));
+	assert_true(fh_ivl_overlaps(&iv, 24, 31));
+	assert_false(fh_ivl_overlaps(&iv, 25, 30));
+	assert_true(fh_ivl_next_gap(&iv, 0, 100, &a, &b));
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 10);
+	assert_true(fh_ivl_next_gap(&iv, 12, 100, &a, &b));
+	assert_int_equal(a, 25);
+	assert_int_equal(b, 30);
+	assert_false(fh_ivl_next_gap(&iv, 31, 39, &a, &b));
+	assert_true(fh_ivl_run(&iv, 12, &end));
+	assert_int_equal(end, 25);
+	assert_false(fh_ivl_run(&iv, 26, &end));
+	assert_int_equal(end, 30);
+	assert_false(fh_ivl_run(&iv, 45, &end));
+	assert_true(end == UINT64_MAX);
+	assert_int_equal(fh_ivl_add(&iv, 5, 50), 0); /* swallows both */
+	assert_int_equal(iv.n, 1);
+	assert_int_equal(fh_ivl_remove(&iv, 20, 30), 0); /* split */
+	assert_int_equal(iv.n, 2);
+	assert_true(fh_ivl_covers(&iv, 5, 20));
+	assert_true(fh_ivl_covers(&iv, 30, 50));
+	assert_false(fh_ivl_overlaps(&iv, 20, 30));
+	assert_int_equal(fh_ivl_remove(&iv, 0, 6), 0);
+	assert_int_equal(fh_ivl_remove(&iv, 40, UINT64_MAX), 0);
+	assert_int_equal(iv.n, 2);
+	assert_true(fh_ivl_covers(&iv, 6, 20));
+	assert_true(fh_ivl_covers(&iv, 30, 40));
+	assert_false(fh_ivl_overlaps(&iv, 40, 50));
+	assert_int_equal(fh_ivl_remove(&iv, 0, 100), 0);
+	assert_int_equal(iv.n, 0);
+	fh_ivl_release(&iv);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_mem_store_list(void **state)
+{
+	struct store *st = mem_store_new();
+	struct store_page p;
+	const char *keys[] = { "a/1", "a/2", "a/b/3", "a/c/4", "b", "a/d/5", "a/e" };
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		assert_int_equal(mem_store_seed(st, keys[i], "x", 1), 0);
+	/* a/1 a/2 a/b/ a/c/ a/d/ a/e, two per page */
+	const char *expect[] = { "a/1", "a/2", "a/b/", "a/c/", "a/d/", "a/e" };
+	char *tok = NULL, *names[16];
+	size_t seen = 0;
+	do {
+		assert_int_equal(st->ops->list(st, "a/", "/", tok, 2, &p), 0);
+		free(tok);
+		tok = p.next_token ? strdup(p.next_token) : NULL;
+		assert_true(p.n_objects + p.n_prefixes <= 2);
+		assert_true(seen + p.n_objects + p.n_prefixes <= ARRAY_SIZE(names));
+		for (size_t i = 0; i < p.n_objects; i++)
+			names[seen++] = strdup(p.objects[i].key);
+		for (size_t i = 0; i < p.n_prefixes; i++)
+			names[seen++] = strdup(p.prefixes[i]);
+		store_page_release(&p);
+	} while (tok);
+	assert_int_equal(seen, ARRAY_SIZE(expect));
+	qsort(names, seen, sizeof(names[0]), cmp_str);
+	for (size_t i = 0; i < seen; i++) {
+		assert_string_equal(names[i], expect[i]);
+		free(names[i]);
+	}
+	/* no delimiter: everything under the prefix */
+	assert_int_equal(st->ops->list(st, "a/", NULL, NULL, 1000, &p), 0);
+	assert_int_equal(p.n_objects, 6);
+	assert_null(p.next_token);
+	store_page_release(&p);
+	/* copy and delete, and an injected fault on the 2nd head */
+	assert_int_equal(st->ops->copy(st, "b", "c", NULL, NULL), 0);
+	assert_int_equal(st->ops->del(st, "b"), 0);
+	assert_int_equal(st->ops->del(st, "b"), 0);
+	struct store_info info;
+	mem_store_fail(st, MEM_OP_HEAD, 2, 1, -EIO);
+	assert_int_equal(st->ops->head(st, "b", &info), -ENOENT);
+	assert_int_equal(st->ops->head(st, "c", &info), -EIO);
+	assert_int_equal(st->ops->head(st, "c", &info), 0);
+	assert_int_equal(info.size, 1);
+	store_info_release(&info);
+	assert_int_equal(mem_store_calls(st, MEM_OP_HEAD), 3);
+	mem_store_free(st);
+}
+
+static void test_write_read_back(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 200 * KIB + 17;
+	unsigned char *data = rnd(len, 1);
+	struct fh *h = open_new(e, "dir/file");
+
+	assert_int_equal(fh_write(h, (char *)data, 1000, 0), 0);
+	assert_int_equal(fh_write(h, (char *)data + 1000, len - 1000, 1000), 0);
+	uint64_t size;
+	bool dirty;
+	fh_stat(h, &size, &dirty);
+	assert_int_equal(size, len);
+	assert_true(dirty);
+	assert_reads(h, data, len, 4096);
+	assert_reads(h, data, len, 100 * KIB);
+	assert_int_equal(fh_flush(h), 0);
+	fh_stat(h, &size, &dirty);
+	assert_false(dirty);
+	assert_object(e, "dir/file", data, len);
+	/* on_stored saw the new size and the ETag the store computed */
+	struct store_info info;
+	assert_int_equal(e->st->ops->head(e->st, "dir/file", &info), 0);
+	assert_int_equal(e->stored_ok, 1);
+	assert_int_equal(e->last_size, len);
+	assert_string_equal(e->last_etag, info.etag);
+	store_info_release(&info);
+	/* a clean flush stores nothing */
+	mem_store_reset_counters(e->st);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
+static void test_empty_and_one_byte(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	struct fh *h = open_new(e, "empty");
+	size_t got = 99;
+	char c;
+
+	assert_int_equal(fh_read(h, &c, 1, 0, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "empty", "", 0);
+
+	h = open_new(e, "one");
+	assert_int_equal(fh_write(h, "Z", 1, 0), 0);
+	assert_int_equal(fh_read(h, &c, 1, 0, &got), 0);
+	assert_int_equal(got, 1);
+	assert_int_equal(c, 'Z');
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "one", "Z", 1);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 2);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 0);
+	env_free(e);
+}
+
+/* Write @len bytes in 10000-byte writes, flush, check parts and content. */
+static void one_size(struct env *e, size_t len, unsigned long puts, unsigned long parts)
+{
+	unsigned char *data = rnd(len, len);
+	struct fh *h = open_new(e, "sized");
+
+	mem_store_reset_counters(e->st);
+	for (size_t pos = 0; pos < len; pos += 10000) {
+		size_t n = len - pos < 10000 ? len - pos : 10000;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "sized", data, len);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), puts);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), parts);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_COMPLETE), parts ? 1 : 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+}
+
+static void test_part_boundaries(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+
+	one_size(e, PS - 1, 1, 0);
+	one_size(e, PS, 0, 1);
+	one_size(e, PS + 1, 0, 2);
+	one_size(e, 2 * PS, 0, 2);
+	one_size(e, 5 * PS + 123, 0, 6);
+	env_free(e);
+}
+
+static void test_overwrite_middle_existing(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 5 * PS + 1000;
+	unsigned char *orig = rnd(len, 7);
+	struct fh *h;
+
+	assert_int_equal(mem_store_seed(e->st, "obj", orig, len), 0);
+	mem_store_reset_counters(e->st);
+	h = open_existing(e, "obj", O_RDWR);
+	assert_int_equal(fh_write(h, "HELLO", 5, 2 * PS + 10), 0);
+	memcpy(orig + 2 * PS + 10, "HELLO", 5);
+	/* lazily read: the staging holds only the written bytes */
+	char buf[32];
+	size_t got;
+	assert_int_equal(fh_read(h, buf, 25, 2 * PS, &got), 0);
+	assert_int_equal(got, 25);
+	assert_memory_equal(buf, orig + 2 * PS, 25);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "obj", orig, len);
+	/* untouched whole parts were copied server-side, not re-uploaded */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART_COPY), 5);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), 1);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+
+	/* a small object is fetched and PUT whole */
+	unsigned char small[3000];
+	fill(small, sizeof(small), 3);
+	assert_int_equal(mem_store_seed(e->st, "small", small, sizeof(small)), 0);
+	h = open_existing(e, "small", O_WRONLY);
+	assert_int_equal(fh_write(h, "abc", 3, 1500), 0);
+	memcpy(small + 1500, "abc", 3);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "small", small, sizeof(small));
+	free(orig);
+	env_free(e);
+}
+
+static void test_append(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS, add = 2 * PS + 55;
+	unsigned char *all = rnd(len + add, 11);
+	struct fh *h;
+
+	assert_int_equal(mem_store_seed(e->st, "log", all, len), 0);
+	h = open_existing(e, "log", O_WRONLY | O_APPEND);
+	/* O_APPEND: the offset is ignored */
+	for (size_t pos = 0; pos < add; pos += 4096) {
+		size_t n = add - pos < 4096 ? add - pos : 4096;
+		assert_int_equal(fh_write(h, (char *)all + len + pos, n, 0), 0);
+	}
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "log", all, len + add);
+	/* big append: the old parts were copied, not downloaded */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_GET_RANGE), 0);
+	assert_true(mem_store_calls(e->st, MEM_OP_MPU_PART_COPY) >= 3);
+	free(all);
+	env_free(e);
+}
+
+static void test_sparse(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS + 10;
+	unsigned char *want = calloc(1, len);
+	struct fh *h = open_new(e, "sparse");
+
+	assert_non_null(want);
+	assert_int_equal(fh_write(h, "a", 1, 0), 0);
+	assert_int_equal(fh_write(h, "b", 1, (off_t)len - 1), 0);
+	want[0] = 'a';
+	want[len - 1] = 'b';
+	assert_reads(h, want, len, 7000);
+	/* nothing was streamed: the holes are not data yet */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "sparse", want, len);
+	free(want);
+	env_free(e);
+}
+
+static void test_truncate(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 200 * KIB;
+	unsigned char *orig = rnd(len, 5);
+	unsigned char *want = calloc(1, 130 * KIB);
+	struct fh *h;
+
+	assert_non_null(want);
+	assert_int_equal(mem_store_seed(e->st, "t", orig, len), 0);
+	h = open_existing(e, "t", O_RDWR);
+	assert_int_equal(fh_truncate(h, 50 * KIB), 0);
+	assert_int_equal(fh_truncate(h, 100 * KIB), 0);
+	memcpy(want, orig, 50 * KIB); /* then zeros up to 100 KiB */
+	assert_int_equal(fh_write(h, "end", 3, 120 * KIB), 0);
+	memcpy(want + 120 * KIB, "end", 3);
+	assert_reads(h, want, 120 * KIB + 3, 8 * KIB);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "t", want, 120 * KIB + 3);
+	/* truncate down within staged data, then up again: zeros, not old bytes */
+	assert_int_equal(fh_truncate(h, 10), 0);
+	assert_int_equal(fh_truncate(h, 100), 0);
+	memset(want + 10, 0, 90);
+	assert_reads(h, want, 100, 33);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "t", want, 100);
+
+	/* O_TRUNC on open */
+	h = open_existing(e, "t", O_RDWR | O_TRUNC);
+	uint64_t size;
+	bool dirty;
+	fh_stat(h, &size, &dirty);
+	assert_int_equal(size, 0);
+	assert_true(dirty);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "t", "", 0);
+	free(orig);
+	free(want);
+	env_free(e);
+}
+
+static void test_streaming(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t parts = 20, len = parts * PS + 300;
+	unsigned char *data = rnd(len, 9);
+	struct fh *h = open_new(e, "stream");
+
+	mem_store_set_delay(e->st, MEM_OP_MPU_PART, 2000);
+	for (size_t pos = 0; pos < len; pos += 16 * KIB) {
+		size_t n = len - pos < 16 * KIB ? len - pos : 16 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	/* back-pressure: at most `parallel` parts were still pending */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 1);
+	assert_true(mem_store_calls(e->st, MEM_OP_MPU_PART) >= parts - 2);
+	assert_true(mem_store_peak(e->st, MEM_OP_MPU_PART) <= 2);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "stream", data, len);
+	/* every part went up exactly once, the tail as part 21 */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), parts + 1);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
+static void test_stream_seek_back(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 6 * PS;
+	unsigned char *data = rnd(len, 13);
+	struct fh *h = open_new(e, "sb");
+
+	for (size_t pos = 0; pos < len; pos += 8 * KIB)
+		assert_int_equal(fh_write(h, (char *)data + pos, 8 * KIB, (off_t)pos), 0);
+	assert_true(mem_store_calls(e->st, MEM_OP_MPU_PART) >= 4);
+	/* modify the first, already uploaded part */
+	assert_int_equal(fh_write(h, "patch", 5, 100), 0);
+	memcpy(data + 100, "patch", 5);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "sb", data, len);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_ABORT), 1);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_COMPLETE), 1);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	assert_int_equal(fh_release(h), 0);
+	free(data);
+	env_free(e);
+}
+
+/* Write back to front so that nothing streams. */
+static void write_backwards(struct fh *h, const unsigned char *data, size_t len)
+{
+	size_t step = 10000;
+	size_t pos = (len - 1) / step * step;
+
+	for (;;) {
+		size_t n = len - pos < step ? len - pos : step;
+		assert_int_equal(fh_write(h, (const char *)data + pos, n, (off_t)pos), 0);
+		if (pos == 0)
+			break;
+		pos -= step;
+	}
+}
+
+static void test_fail_part_n_of_m(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 6 * PS + 5;
+	unsigned char *data = rnd(len, 17);
+	struct fh *h = open_new(e, "f");
+	size_t got;
+	char c;
+
+	write_backwards(h, data, len);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 0);
+	/* part 4 of 7 fails, and so do the retries the upload layer would make */
+	mem_store_fail(e->st, MEM_OP_MPU_PART, 4, 0, -EIO);
+	assert_int_equal(fh_flush(h), -EIO);
+	assert_int_equal(mem_store_n_objects(e->st), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0); /* aborted */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_ABORT), 1);
+	assert_int_equal(e->stored_fail, 1);
+	/* staged data kept and readable */
+	assert_reads(h, data, len, 50000);
+	uint64_t size;
+	bool dirty;
+	fh_stat(h, &size, &dirty);
+	assert_true(dirty);
+	/* sticky: the next write and flush report it */
+	assert_int_equal(fh_write(h, "x", 1, 0), -EIO);
+	assert_int_equal(fh_read(h, &c, 1, 0, &got), 0);
+	assert_int_equal(fh_flush(h), -EIO);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "f", data, len);
+	assert_int_equal(fh_write(h, "x", 1, 0), 0);
+	data[0] = 'x';
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "f", data, len);
+	free(data);
+	env_free(e);
+}
+
+static void test_fail_complete_and_put(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS;
+	unsigned char *data = rnd(len, 19);
+	struct fh *h = open_new(e, "c");
+
+	write_backwards(h, data, len);
+	mem_store_fail(e->st, MEM_OP_MPU_COMPLETE, 1, 1, -EAGAIN);
+	assert_int_equal(fh_flush(h), -EAGAIN);
+	assert_int_equal(mem_store_n_objects(e->st), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	assert_int_equal(fh_flush(h), 0); /* the fault was one-shot */
+	assert_object(e, "c", data, len);
+	assert_int_equal(fh_release(h), 0);
+
+	h = open_new(e, "small");
+	assert_int_equal(fh_write(h, "tiny", 4, 0), 0);
+	mem_store_fail(e->st, MEM_OP_PUT, 1, 1, -ENOSPC);
+	assert_int_equal(fh_flush(h), -ENOSPC);
+	assert_int_equal(fh_write(h, "more", 4, 4), -ENOSPC);
+	assert_int_equal(fh_release(h), 0); /* release retries the flush */
+	assert_object(e, "small", "tiny", 4);
+	free(data);
+	env_free(e);
+}
+
+static void test_stream_part_fails(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 8 * PS + 1;
+	unsigned char *data = rnd(len, 23);
+	struct fh *h = open_new(e, "sf");
+
+	/* a streamed part fails once: the flush starts over and succeeds */
+	mem_store_fail(e->st, MEM_OP_MPU_PART, 2, 1, -EIO);
+	for (size_t pos = 0; pos < len; pos += 32 * KIB) {
+		size_t n = len - pos < 32 * KIB ? len - pos : 32 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "sf", data, len);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	assert_true(mem_store_calls(e->st, MEM_OP_MPU_ABORT) >= 1);
+
+	/* persistent failure while streaming: the flush reports it */
+	assert_int_equal(fh_truncate(h, 0), 0);
+	mem_store_fail(e->st, MEM_OP_MPU_PART, 3, 0, -ECONNRESET);
+	for (size_t pos = 0; pos < len; pos += 32 * KIB) {
+		size_t n = len - pos < 32 * KIB ? len - pos : 32 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	assert_int_equal(fh_flush(h), -ECONNRESET);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	assert_object(e, "sf", data, len); /* the old version is intact */
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "sf", data, len);
+	free(data);
+	env_free(e);
+}
+
+static void test_readahead(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t len = 1024 * KIB + 777;
+	unsigned char *data = rnd(len, 29);
+	unsigned char *buf = malloc(len);
+	uint64_t x = 42;
+	struct fh *h;
+	size_t got;
+
+	assert_non_null(buf);
+	assert_int_equal(mem_store_seed(e->st, "ra", data, len), 0);
+	h = open_existing(e, "ra", O_RDONLY);
+	/* sequential: far fewer GETs than reads, never more than `parallel` at once */
+	mem_store_set_delay(e->st, MEM_OP_GET_RANGE, 500);
+	assert_reads(h, data, len, 4096);
+	unsigned long gets = mem_store_calls(e->st, MEM_OP_GET_RANGE);
+	assert_true(gets > 0);
+	assert_true(gets < len / 4096 / 4);
+	assert_true(mem_store_peak(e->st, MEM_OP_GET_RANGE) <= 3 + 1);
+	/* random reads of random sizes */
+	for (int i = 0; i < 300; i++) {
+		size_t off = next_rand(&x) % (len + 100);
+		size_t n = next_rand(&x) % (40 * KIB) + 1;
+		assert_int_equal(fh_read(h, (char *)buf, n, (off_t)off, &got), 0);
+		size_t want = off >= len ? 0 : (len - off < n ? len - off : n);
+		assert_int_equal(got, want);
+		if (want)
+			assert_memory_equal(buf, data + off, want);
+	}
+	/* a failing GET is an error, and the next read recovers */
+	assert_int_equal(fh_release(h), 0);
+	h = open_existing(e, "ra", O_RDONLY);
+	mem_store_fail(e->st, MEM_OP_GET_RANGE, 1, 0, -EIO);
+	assert_int_equal(fh_read(h, (char *)buf, 100, 500 * KIB, &got), -EIO);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_read(h, (char *)buf, 100, 500 * KIB, &got), 0);
+	assert_int_equal(got, 100);
+	assert_memory_equal(buf, data + 500 * KIB, 100);
+	assert_int_equal(fh_release(h), 0);
+
+	/* the object is shorter than HEAD said: reads end early, no garbage */
+	struct store_info info;
+	assert_int_equal(e->st->ops->head(e->st, "ra", &info), 0);
+	assert_int_equal(mem_store_seed(e->st, "ra", data, 100 * KIB), 0);
+	assert_int_equal(fh_open(e->ctx, "ra", &info, NULL, O_RDONLY, &h), 0);
+	store_info_release(&info);
+	assert_int_equal(fh_read(h, (char *)buf, 64 * KIB, 64 * KIB, &got), 0);
+	assert_int_equal(got, 36 * KIB);
+	assert_memory_equal(buf, data + 64 * KIB, got);
+	assert_int_equal(fh_read(h, (char *)buf, 10, 200 * KIB, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(fh_release(h), 0);
+	free(buf);
+	free(data);
+	env_free(e);
+}
+
+static void test_no_readahead(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 100 * KIB;
+	unsigned char *data = rnd(len, 31);
+	struct fh *h;
+
+	e->cfg.readahead_max = 0; /* read by the file opened next */
+	assert_int_equal(mem_store_seed(e->st, "nr", data, len), 0);
+	h = open_existing(e, "nr", O_RDONLY);
+	assert_reads(h, data, len, 10000);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_GET_RANGE), (len + 9999) / 10000);
+	assert_int_equal(fh_release(h), 0);
+	free(data);
+	env_free(e);
+}
+
+struct writer {
+	struct fh *h;
+	unsigned char *data;
+	size_t off, len;
+	uint64_t seed;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	size_t piece = 4 * KIB, n = w->len / piece;
+	uint64_t x = w->seed;
+	char buf[4 * KIB];
+	size_t got;
+
+	/* each piece exactly once, in a scrambled order, with reads in between */
+	size_t step = 7;
+	while (n % step == 0)
+		step++;
+	for (size_t i = 0; i < n; i++) {
+		size_t p = (i * step) % n;
+		size_t off = w->off + p * piece;
+		if (fh_write(w->h, (char *)w->data + off, piece, (off_t)off) != 0)
+			return (void *)1;
+		size_t roff = w->off + (next_rand(&x) % n) * piece;
+		if (fh_read(w->h, buf, piece, (off_t)roff, &got) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 4);
+	enum { NT = 8 };
+	size_t per = 96 * KIB, len = NT * per;
+	unsigned char *data = rnd(len, 37);
+	struct fh *h = open_new(e, "mt");
+	pthread_t t[NT];
+	struct writer w[NT];
+
+	for (int i = 0; i < NT; i++) {
+		w[i] = (struct writer){ h, data, i * per, per, (uint64_t)i + 1 };
+		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+	}
+	for (int i = 0; i < NT; i++) {
+		void *ret;
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "mt", data, len);
+	assert_reads(h, data, len, 60000);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
+static void test_spill_over_mem_limit(void **state)
+{
+	struct env *e = env_new(false, PS, 2);
+	size_t len = 1024 * KIB;
+	unsigned char *data = rnd(len, 41);
+	struct fh *h;
+
+	(void)state;
+	fh_ctx_free(e->ctx);
+	e->cfg.mem_limit = 256 * KIB;
+	assert_int_equal(fh_ctx_new(&e->cfg, e->st, &e->ctx), 0);
+	h = open_new(e, "big");
+	write_backwards(h, data, len);
+	assert_true(h->f->stg.fd >= 0); /* moved to a temp file */
+	assert_int_equal(e->ctx->mem_used, 0);
+	assert_reads(h, data, len, 70000);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "big", data, len);
+	free(data);
+	env_free(e);
+}
+
+static void test_shared_and_rename(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	struct fh *a = open_new(e, "k1"), *b = NULL, *c;
+	char buf[8];
+	size_t got;
+
+	assert_int_equal(fh_write(a, "shared", 6, 0), 0);
+	assert_int_equal(fh_open(e->ctx, "k1", NULL, NULL, O_RDONLY, &b), 0);
+	assert_int_equal(fh_read(b, buf, 6, 0, &got), 0);
+	assert_int_equal(got, 6);
+	assert_memory_equal(buf, "shared", 6);
+	c = fh_find(e->ctx, "k1");
+	assert_non_null(c);
+	assert_null(fh_find(e->ctx, "nope"));
+	assert_int_equal(fh_release(c), 0);
+
+	struct store_meta m = { 0 };
+	assert_int_equal(store_meta_set(&m, "mode", "0644"), 0);
+	assert_int_equal(fh_set_meta(a, &m), 0);
+	store_meta_release(&m);
+
+	assert_int_equal(fh_rename_key(e->ctx, "k1", "k2"), 0);
+	assert_int_equal(fh_rename_key(e->ctx, "k1", "k3"), -ENOENT);
+	assert_int_equal(fh_release(b), 0); /* read-only, not last: no upload */
+	assert_int_equal(mem_store_n_objects(e->st), 0);
+	assert_int_equal(fh_release(a), 0);
+	assert_object(e, "k2", "shared", 6);
+	struct store_info info;
+	assert_int_equal(e->st->ops->head(e->st, "k2", &info), 0);
+	assert_string_equal(store_meta_get(&info.meta, "mode"), "0644");
+	assert_int_equal(fh_open(e->ctx, "k2", &info, NULL, O_RDONLY, &a), 0);
+	store_info_release(&info);
+	assert_int_equal(fh_get_meta(a, &m), 0);
+	assert_string_equal(store_meta_get(&m, "mode"), "0644");
+	store_meta_release(&m);
+	fh_mark_dirty(a);
+	mem_store_reset_counters(e->st);
+	assert_int_equal(fh_release(a), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 1); /* metadata-only change */
+	assert_object(e, "k2", "shared", 6);
+	env_free(e);
+}
+
+static void test_store_meta(void **state)
+{
+	struct store_meta a = { 0 }, b;
+
+	(void)state;
+	assert_int_equal(store_meta_set(&a, "x", "1"), 0);
+	assert_int_equal(store_meta_set(&a, "x", "2"), 0);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(store_meta_get(&a, "x"), "2");
+	assert_null(store_meta_get(&a, "y"));
+	for (int i = 1; i < STORE_META_MAX; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(store_meta_set(&a, name, "v"), 0);
+	}
+	assert_int_equal(store_meta_set(&a, "one-too-many", "v"), -E2BIG);
+	a.content_type = strdup("text/plain");
+	assert_int_equal(store_meta_copy(&b, &a), 0);
+	assert_int_equal(b.n, STORE_META_MAX);
+	assert_string_equal(b.content_type, "text/plain");
+	assert_string_equal(store_meta_get(&b, "k5"), "v");
+	store_meta_release(&a);
+	store_meta_release(&b);
+	assert_int_equal(b.n, 0);
+}
+
+static int disk = 1;
+
+#define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ivl),
+		cmocka_unit_test(test_store_meta),
+		cmocka_unit_test(test_mem_store_list),
+		BOTH(test_write_read_back),
+		BOTH(test_empty_and_one_byte),
+		BOTH(test_part_boundaries),
+		BOTH(test_overwrite_middle_existing),
+		BOTH(test_append),
+		BOTH(test_sparse),
+		BOTH(test_truncate),
+		BOTH(test_streaming),
+		BOTH(test_stream_seek_back),
+		BOTH(test_fail_part_n_of_m),
+		BOTH(test_fail_complete_and_put),
+		BOTH(test_stream_part_fails),
+		BOTH(test_readahead),
+		BOTH(test_no_readahead),
+		BOTH(test_threads),
+		cmocka_unit_test(test_spill_over_mem_limit),
+		BOTH(test_shared_and_rename),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
