@@ -410,7 +410,7 @@ static bool parse_http_date(const char *s, time_t *out)
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	char wday[4], mon[4];
 	struct tm tm = { 0 };
-	if (!s || sscanf(s, "%3s %d %3s %d %d:%d:%d", wday, &tm.tm_mday, mon, &tm.tm_year,
+	if (!s || sscanf(s, "%3s, %d %3s %d %d:%d:%d", wday, &tm.tm_mday, mon, &tm.tm_year,
 			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 7)
 		return false;
 	const char *m = strstr(months, mon);

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store_ops bound to the S3 builders. Owns only the mapping: which SSE
+ * choice goes with which operation (target for writes, source for reads
+ * and copy sources) and what the guard is told about a source whose
+ * encryption is unknown. Everything on the wire is s3_req.c's.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sse.h"
+#include "store_s3.h"
+
+static const struct store_enc unknown_enc = { .mode = STORE_SSE_UNKNOWN };
+
+static struct s3_ctx *ctx_of(struct store *s)
+{
+	return s->priv;
+}
+
+static const struct sse_cfg *sse_of(struct store *s)
+{
+	return s3_ctx_cfg(ctx_of(s))->sse;
+}
+
+/* The target choice, or NULL for an unencrypted mount. */
+static int target(struct store *s, struct sse_choice *ch, const struct sse_choice **out)
+{
+	const struct sse_cfg *cfg = sse_of(s);
+	*out = NULL;
+	if (!cfg)
+		return 0;
+	int rc = sse_target_choice(cfg, ch);
+	if (!rc)
+		*out = ch;
+	return rc;
+}
+
+/* The key to present for a source of encryption @enc (NULL: unknown). */
+static int source(struct store *s, const struct store_enc *enc, struct sse_choice *ch,
+		  const struct sse_choice **out)
+{
+	const struct sse_cfg *cfg = sse_of(s);
+	*out = NULL;
+	if (!cfg)
+		return 0;
+	int rc = sse_source_choice(cfg, enc, ch);
+	if (!rc)
+		*out = ch;
+	return rc;
+}
+
+/*
+ * HEAD is how a source's encryption is learnt, so it cannot be known
+ * yet: the guard is told the mount's own idea (SSE-C under an SSE-C mount,
+ * whose key is presented, otherwise the mode the source choice reports).
+ */
+static int op_head(struct store *s, const char *key, struct store_info *out)
+{
+	struct sse_choice ch;
+	const struct sse_choice *src;
+	int rc = source(s, NULL, &ch, &src);
+	if (!rc)
+		rc = s3_head_object(ctx_of(s), key, src, NULL, out, NULL);
+	return rc;
+}
+
+static int op_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
+			size_t *got, const struct store_enc *enc)
+{
+	struct sse_choice ch;
+	const struct sse_choice *src;
+	*got = 0;
+	int rc = source(s, enc, &ch, &src);
+	if (!rc)
+		rc = s3_get_object(ctx_of(s), key, off, len, buf, got, src,
+				   enc ? enc : &unknown_enc, NULL, NULL);
+	return rc;
+}
+
+static int op_put(struct store *s, const char *key, const void *data, size_t len,
+		  const struct store_meta *meta)
+{
+	struct sse_choice ch;
+	const struct sse_choice *dst;
+	int rc = target(s, &ch, &dst);
+	if (!rc)
+		rc = s3_put_object(ctx_of(s), key, data, len, meta, dst, NULL, NULL);
+	return rc;
+}
+
+static int op_mpu_begin(struct store *s, const char *key, const struct store_meta *meta,
+			char **upload_id)
+{
+	struct sse_choice ch;
+	const struct sse_choice *dst;
+	*upload_id = NULL;
+	int rc = target(s, &ch, &dst);
+	if (!rc)
+		rc = s3_create_mpu(ctx_of(s), key, meta, dst, upload_id, NULL);
+	return rc;
+}
+
+static int op_mpu_part(struct store *s, const char *key, const char *upload_id, int number,
+		       const void *data, size_t len, struct store_part *out)
+{
+	struct sse_choice ch;
+	const struct sse_choice *dst;
+	int rc = target(s, &ch, &dst);
+	if (!rc)
+		rc = s3_upload_part(ctx_of(s), key, upload_id, number, data, len, dst, out, NULL);
+	return rc;
+}
+
+static int op_mpu_part_copy(struct store *s, const char *key, const char *upload_id, int number,
+			    const char *src, uint64_t off, uint64_t len,
+			    const struct store_enc *src_enc, struct store_part *out)
+{
+	struct sse_choice dch, sch;
+	const struct sse_choice *dst, *from;
+	int rc = target(s, &dch, &dst);
+	if (!rc)
+		rc = source(s, src_enc, &sch, &from);
+	if (!rc)
+		rc = s3_upload_part_copy(ctx_of(s), key, upload_id, number, src, off, len, dst,
+					 from, src_enc ? src_enc : &unknown_enc, out, NULL);
+	return rc;
+}
+
+static int op_mpu_complete(struct store *s, const char *key, const char *upload_id,
+			   const struct store_part *parts, size_t n)
+{
+	struct sse_choice ch;
+	const struct sse_choice *dst;
+	int rc = target(s, &ch, &dst);
+	if (!rc)
+		rc = s3_complete_mpu(ctx_of(s), key, upload_id, parts, n, dst, NULL, NULL);
+	return rc;
+}
+
+static int op_mpu_abort(struct store *s, const char *key, const char *upload_id)
+{
+	return s3_abort_mpu(ctx_of(s), key, upload_id, NULL);
+}
+
+static int op_copy(struct store *s, const char *src, const char *dst, const struct store_meta *meta,
+		   const struct store_enc *src_enc)
+{
+	struct sse_choice dch, sch;
+	const struct sse_choice *to, *from;
+	int rc = target(s, &dch, &to);
+	if (!rc)
+		rc = source(s, src_enc, &sch, &from);
+	if (!rc)
+		rc = s3_copy_object(ctx_of(s), src, dst, meta, to, from,
+				    src_enc ? src_enc : &unknown_enc, NULL, NULL);
+	return rc;
+}
+
+static int op_del(struct store *s, const char *key)
+{
+	int rc = s3_delete_object(ctx_of(s), key, NULL);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static int op_list(struct store *s, const char *prefix, const char *delimiter, const char *token,
+		   int max_keys, struct store_page *out)
+{
+	return s3_list_objects_v2(ctx_of(s), prefix, delimiter, token, max_keys, out, NULL);
+}
+
+static const struct store_ops s3_store_ops = {
+	.head = op_head,
+	.get_range = op_get_range,
+	.put = op_put,
+	.mpu_begin = op_mpu_begin,
+	.mpu_part = op_mpu_part,
+	.mpu_part_copy = op_mpu_part_copy,
+	.mpu_complete = op_mpu_complete,
+	.mpu_abort = op_mpu_abort,
+	.copy = op_copy,
+	.del = op_del,
+	.list = op_list,
+};
+
+int store_s3_new(struct s3_ctx *ctx, struct store **out)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->ops = &s3_store_ops;
+	s->priv = ctx;
+	*out = s;
+	return 0;
+}
+
+void store_s3_free(struct store *s)
+{
+	free(s);
+}
