@@ -38,7 +38,10 @@ static const char obs_ns_tail[] = "/doc/2015-06-30/";
 	 XML_PARSE_IGNORE_ENC)
 
 /* Longest text we accept in a leaf whose value we keep whole (keys, tokens, ids). */
-#define LEAF_MAX (64u * 1024u)
+#define LEAF_MAX ((size_t)64 * 1024)
+
+/* Most '<' (tags, comments, CDATA) a reply may contain; see too_many_tags(). */
+#define MAX_TAGS 400000
 
 struct doc {
 	xmlDoc *doc;
@@ -79,6 +82,23 @@ static void close_doc(struct doc *d)
 static bool has_markup(const char *p, size_t len, const char *what)
 {
 	return memmem(p, len, what, strlen(what)) != NULL;
+}
+
+/*
+ * A DOM node costs libxml2 well over 100 bytes, so 16 MiB of "<a/>" would
+ * grow to half a gigabyte. A full page of 1000 keys has some 30000 tags;
+ * refuse documents with far more before building any tree.
+ */
+static bool too_many_tags(const char *p, size_t len)
+{
+	size_t n = 0;
+	const char *end = p + len;
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+		if (++n > MAX_TAGS)
+			return true;
+		p++;
+	}
+	return false;
 }
 
 /*
@@ -152,6 +172,8 @@ static int open_doc(const char *body, size_t len, struct doc *d)
 	 */
 	if (has_markup(body, len, "<!DOCTYPE") || has_markup(body, len, "<!ENTITY"))
 		return -EIO;
+	if (too_many_tags(body, len))
+		return -E2BIG;
 
 	d->doc = parse_push(body, len);
 	if (!d->doc)

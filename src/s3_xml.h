@@ -21,7 +21,7 @@
 #include "store.h"
 
 /* Bodies larger than this are refused (-E2BIG) before parsing. */
-#define S3_XML_MAX_BODY (16u * 1024u * 1024u)
+#define S3_XML_MAX_BODY ((size_t)16 * 1024 * 1024)
 
 /* Longest S3 key in bytes (S3 and OBS limit keys to 1024 bytes). */
 #define S3_XML_KEY_MAX 1024

@@ -591,6 +591,29 @@ static void test_oversized(void **state)
 	memcpy(big + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
 	assert_int_equal(s3_xml_parse_list_v2(big, len, &p), -E2BIG);
 	assert_int_equal(s3_xml_parse_error(big, len, &e), -E2BIG);
+	/* Within the cap, but millions of tiny elements: refused before building a tree. */
+	for (size_t off = sizeof(head) - 1; off + 4 < len - sizeof(tail); off += 4)
+		memcpy(big + off, "<a/>", 4);
+	assert_int_equal(s3_xml_parse_list_v2(big, len - 1 - (sizeof(tail) - 1), &p), -E2BIG);
+	/* Deep nesting is refused by libxml2's own depth limit. */
+	memset(big, ' ', len);
+	memcpy(big, head, sizeof(head) - 1);
+	for (size_t i = 0; i < 5000; i++) {
+		memcpy(big + sizeof(head) - 1 + 3 * i, "<a>", 3);
+		memcpy(big + sizeof(head) - 1 + 3 * 5000 + 4 * i, "</a>", 4);
+	}
+	memcpy(big + sizeof(head) - 1 + 7 * 5000, tail, sizeof(tail) - 1);
+	assert_int_equal(
+		s3_xml_parse_list_v2(big, sizeof(head) - 1 + 7 * 5000 + sizeof(tail) - 1, &p),
+		-EIO);
+	/* Rebuild the padded document: one byte under the cap parses. */
+	memset(big, ' ', len);
+	memcpy(big, head, sizeof(head) - 1);
+	for (size_t off = sizeof(head); off + 4096 < len - sizeof(tail); off += 4096) {
+		memcpy(big + off, "<P>", 3);
+		memcpy(big + off + 4092, "</P>", 4);
+	}
+	memcpy(big + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
 	/* One byte less is within the cap and parses. */
 	memmove(big + len - sizeof(tail), big + len - (sizeof(tail) - 1), sizeof(tail) - 1);
 	assert_int_equal(s3_xml_parse_list_v2(big, len - 1, &p), 0);
