@@ -787,6 +787,11 @@ static void log_failure(const struct s3_op *op, const struct send *s, const stru
 			unsigned attempts)
 {
 	enum log_level lvl = st->err == -ENOENT ? LOG_LVL_DEBUG : LOG_LVL_ERR;
+	if (!attempts) {
+		log_msg(lvl, LOG_CAT_S3, "req=%lu op=%s key='%s': cannot send: %s", s->id,
+			s3_op_name(op->kind), s->key_log, strerror(-st->err));
+		return;
+	}
 	if (!st->http_status) {
 		log_msg(lvl, LOG_CAT_S3, "req=%lu op=%s key='%s': %s%s%s after %u attempt%s", s->id,
 			s3_op_name(op->kind), s->key_log, strerror(-st->err),
