@@ -91,7 +91,7 @@ int fh_ivl_remove(struct fh_ivl *iv, uint64_t a, uint64_t b)
 {
 	size_t i, k, start;
 
-	if (a >= b)
+	if (a >= b || iv->n == 0)
 		return 0;
 	i = lower(iv, a);
 	if (i < iv->n && iv->r[i].a < a && iv->r[i].b > b) {
@@ -1083,7 +1083,7 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 {
 	struct fh_file *f = h->f;
 	uint64_t pos, end;
-	bool eof = false, retried = false;
+	bool eof = false, retried = false, seq;
 	int err = 0;
 
 	*got = 0;
@@ -1094,7 +1094,11 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 	if (pos >= f->size || size == 0)
 		goto out;
 	end = f->size - pos < size ? f->size : pos + size;
-	bool seq = pos == f->ra_next;
+	/*
+	 * Sequential, allowing for the kernel's concurrent read-ahead requests
+	 * arriving slightly out of order.
+	 */
+	seq = pos + f->window >= f->ra_next && pos <= f->ra_next + f->window;
 	if (f->n_slots) {
 		size_t max = f->ctx->cfg->readahead_max;
 		if (!seq)
@@ -1127,7 +1131,8 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 			break;
 		pos += n;
 	}
-	f->ra_next = pos;
+	if (!seq || pos > f->ra_next)
+		f->ra_next = pos;
 	if (!err && seq && f->n_slots && pos < f->base_size)
 		ra_issue(f, pos);
 out:

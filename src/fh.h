@@ -5,6 +5,11 @@
  * multipart with `parallel` parts in flight), reads with growing read-ahead.
  * Talks to storage only through store.h. Knows nothing of FUSE.
  * Implemented in fh.c and upload.c.
+ *
+ * Locking: every call takes the per-file lock and may take the table lock
+ * under it (order: file lock, table lock, then whatever on_stored takes);
+ * no lock is held on return, and the table lock is never held across I/O.
+ * All calls may run concurrently, also on the same handle.
  */
 #ifndef obsmount_FH_H
 #define obsmount_FH_H
@@ -19,14 +24,24 @@
 
 /* Settings, fixed at mount time. Strings borrowed for the context's life. */
 struct fh_cfg {
-	size_t part_size; /* bytes per multipart part (>= 5 MiB on real S3) */
-	unsigned parallel; /* parts/ranges in flight per file */
+	size_t part_size;      /* bytes per multipart part (>= 5 MiB on real S3) */
+	unsigned parallel;     /* parts/ranges in flight per file */
 	const char *cache_dir; /* staging directory; NULL: memory staging */
-	size_t mem_limit; /* cap on memory staging, bytes, all files together */
-	size_t readahead_max; /* largest read-ahead window, bytes */
 	/*
-	 * Called after an object was stored (or failed to be): lets the
-	 * filesystem refresh its stat cache. May be NULL. @info is borrowed.
+	 * Cap on memory staging, bytes, all files together. A file that would
+	 * exceed it moves to an unlinked temp file in $TMPDIR (if absolute)
+	 * or /var/tmp. Part buffers (parallel x part_size per uploading file)
+	 * and read-ahead (2 x readahead_max per open file) come on top.
+	 */
+	size_t mem_limit;
+	size_t readahead_max; /* largest read-ahead window, bytes; < 4096: none */
+	/*
+	 * Called after an object was stored, with its new size, ETag (the
+	 * S3 MD5 form, "" where it cannot be known) and metadata, or after a
+	 * failed upload with @info NULL (forget cached attributes). Lets the
+	 * filesystem refresh its stat cache. May be NULL. @info is borrowed
+	 * for the call. Runs with the file's lock held: it may take the
+	 * cache lock but must not call into fh.
 	 */
 	void (*on_stored)(void *arg, const char *key, const struct store_info *info);
 	void *on_stored_arg;
@@ -45,16 +60,27 @@ void fh_ctx_free(struct fh_ctx *ctx);
  * one (create) — then @meta is the new object's metadata (copied).
  * @flags: O_TRUNC, O_APPEND, O_ACCMODE as given to open(). A new object, or
  * O_TRUNC, starts dirty so that it is stored on flush even when empty.
- * Opening a key that is already open shares the same staged state
- * (refcounted), so readers see writers' data. *out owned by the caller
- * until fh_release().
+ * O_APPEND applies to this handle only. Opening a key that is already open
+ * shares the same staged state (refcounted; @info is then ignored), so
+ * readers see writers' data. *out owned by the caller until fh_release().
+ * 0, -EINVAL, -ENOMEM, or the error creating the staging file.
  */
 int fh_open(struct fh_ctx *ctx, const char *key, const struct store_info *info,
 	    const struct store_meta *meta, int flags, struct fh **out) MUST_CHECK;
 
-/* Read up to @size bytes at @off into @buf; *got < size only at EOF. */
+/*
+ * Read up to @size bytes at @off into @buf; *got < size only at EOF (also
+ * when the stored object turned out shorter than HEAD said). Unwritten
+ * holes read as zeros. Store errors (-EIO for a truncated body) are
+ * returned, never partial data.
+ */
 int fh_read(struct fh *fh, char *buf, size_t size, off_t off, size_t *got) MUST_CHECK;
-/* Write @size bytes at @off (O_APPEND: at the end). Returns a sticky upload error. */
+/*
+ * Write @size bytes at @off (O_APPEND: at the end). 0 when all were
+ * written, else -errno; while an upload error is sticky it is returned
+ * and nothing is written. A writer appending in order may block while
+ * `parallel` parts are in flight (back-pressure).
+ */
 int fh_write(struct fh *fh, const char *buf, size_t size, off_t off) MUST_CHECK;
 int fh_truncate(struct fh *fh, off_t size) MUST_CHECK;
 /*
@@ -63,7 +89,10 @@ int fh_truncate(struct fh *fh, off_t size) MUST_CHECK;
  * again by the next flush/write) and the staged data is kept for a retry.
  */
 int fh_flush(struct fh *fh) MUST_CHECK;
-/* Flush (ignoring nothing: the result is returned) and drop the reference. */
+/*
+ * Flush if the handle is writable or holds the last reference (the result
+ * is returned), then drop the reference. NULL-safe.
+ */
 int fh_release(struct fh *fh);
 
 /* Current size and whether unstored data exists. */
@@ -77,10 +106,17 @@ void fh_mark_dirty(struct fh *fh);
 
 /*
  * Find the open state of @key, with a new reference (release with
- * fh_release()), or NULL. Used for getattr/truncate/rename by path.
+ * fh_release()), or NULL. Used for getattr/truncate/rename by path. The
+ * handle is read-only for fh_release(): it flushes only as the last one.
  */
 struct fh *fh_find(struct fh_ctx *ctx, const char *key);
-/* Re-key an open file after rename (its next upload goes to @newkey). */
+/*
+ * Re-key an open file after rename (its next upload goes to @newkey). Call
+ * it once the stored object is at @newkey: ranges not fetched yet are read
+ * from there. A streamed upload to the old key is aborted. A file open
+ * under @newkey is detached and never uploaded again. 0, -ENOENT (not
+ * open) or -ENOMEM.
+ */
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey) MUST_CHECK;
 
 #endif
