@@ -155,7 +155,7 @@ static int read_file(const char *path, const char *what, bool strict, struct buf
 		if (!want) {
 			crypto_wipe(&probe, 1);
 			rc = -E2BIG;
-			seterr(err, errlen, "%s '%s' is larger than %d bytes", what, path,
+			seterr(err, errlen, "%s '%s' is larger than %zu bytes", what, path,
 			       CRED_FILE_MAX);
 			goto out;
 		}

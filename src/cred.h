@@ -14,7 +14,7 @@
 #include "util/compiler.h"
 
 /* Largest credentials file read, and longest line accepted in one. */
-#define CRED_FILE_MAX (64 * 1024)
+#define CRED_FILE_MAX ((size_t)64 * 1024)
 #define CRED_LINE_MAX 4096
 
 /* Default passwd files, tried in this order when none is configured. */

@@ -15,7 +15,7 @@
 #include "util/compiler.h"
 
 /* Cap on every scratch buffer the signers build internally. */
-#define SIGN_SCRATCH_MAX (1024 * 1024)
+#define SIGN_SCRATCH_MAX ((size_t)1024 * 1024)
 
 /* One request header with its name lowercased. */
 struct sign_hdr {

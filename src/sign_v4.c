@@ -226,13 +226,13 @@ void sigv2_format_date(time_t t, char out[SIGV2_DATE_LEN])
 	char *p = out;
 
 	utc(t, &tm);
-	memcpy(p, days + 3 * (tm.tm_wday % 7), 3);
+	memcpy(p, days + 3 * (size_t)(tm.tm_wday % 7), 3);
 	p += 3;
 	*p++ = ',';
 	*p++ = ' ';
 	p = digits(p, tm.tm_mday, 2);
 	*p++ = ' ';
-	memcpy(p, months + 3 * (tm.tm_mon % 12), 3);
+	memcpy(p, months + 3 * (size_t)(tm.tm_mon % 12), 3);
 	p += 3;
 	*p++ = ' ';
 	p = digits(p, tm.tm_year + 1900, 4);
