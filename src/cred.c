@@ -124,25 +124,24 @@ static int read_file(const char *path, const char *what, bool strict, struct buf
 		       what, path, path);
 		goto out;
 	}
+	/*
+	 * One allocation of the full cap: growing with realloc() would leave
+	 * unwiped copies of the secrets behind in freed memory.
+	 */
+	rc = buf_reserve(out, out->max);
+	if (rc) {
+		seterr(err, errlen, "out of memory reading %s '%s'", what, path);
+		goto out;
+	}
+	out->data[0] = '\0';
 	for (;;) {
 		size_t want = out->max - out->len;
 		char probe;
 		ssize_t n;
-		if (want > 4096)
-			want = 4096;
-		if (want) {
-			rc = buf_reserve(out, want);
-			if (rc) {
-				seterr(err, errlen, "out of memory reading %s '%s'", what, path);
-				goto out;
-			}
-			/* buf_reserve() does not terminate; an empty file must read as "" */
-			out->data[out->len] = '\0';
+		if (want)
 			n = read(fd, out->data + out->len, want);
-		} else {
-			/* full: one more byte means the file is too large */
-			n = read(fd, &probe, 1);
-		}
+		else
+			n = read(fd, &probe, 1); /* full: one more byte is too many */
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

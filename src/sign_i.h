@@ -46,6 +46,13 @@ void sign_hdrs_free(struct sign_hdr *h, size_t n);
  */
 int sign_pct_decode(const char *s, size_t len, struct buf *out) MUST_CHECK;
 
+/*
+ * An upper bound on the size of the canonical request or V2 string to
+ * sign of @r (capped at SIGN_SCRATCH_MAX), so those buffers are allocated
+ * once and can be wiped (they may hold the session token).
+ */
+size_t sign_estimate(const struct sign_request *r);
+
 /* Cut @b (if not released) back to @len bytes; for undoing partial output. */
 void sign_buf_truncate(struct buf *b, size_t len);
 

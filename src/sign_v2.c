@@ -246,12 +246,15 @@ int sigv2_sign(const struct sign_request *r, const struct sign_creds *c, struct 
 	char b64[CRYPTO_B64_LEN(CRYPTO_SHA1_LEN)];
 	int rc;
 
-	if (!c || !c->access_key || !*c->access_key || !c->secret_key)
+	if (!r || !c || !c->access_key || !*c->access_key || !c->secret_key)
 		return -EINVAL;
 	if (strpbrk(c->access_key, ": \t\r\n"))
 		return -EINVAL;
 	buf_init(&sts, SIGN_SCRATCH_MAX);
-	rc = sigv2_string_to_sign(r, &sts);
+	/* sized once: it holds the session token, so no realloc() copies */
+	rc = buf_reserve(&sts, sign_estimate(r));
+	if (!rc)
+		rc = sigv2_string_to_sign(r, &sts);
 	if (rc)
 		goto out;
 	crypto_hmac_sha1(c->secret_key->data, c->secret_key->len, sts.data, sts.len, mac);
@@ -259,6 +262,6 @@ int sigv2_sign(const struct sign_request *r, const struct sign_creds *c, struct 
 	rc = buf_addf(authz, "AWS %s:%s", c->access_key, b64);
 out:
 	crypto_wipe(mac, sizeof(mac));
-	buf_release(&sts);
+	buf_release_wipe(&sts);
 	return rc;
 }

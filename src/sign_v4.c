@@ -35,6 +35,27 @@ static int hexval(char c)
 	return -1;
 }
 
+size_t sign_estimate(const struct sign_request *r)
+{
+	size_t n = 64, add = 0;
+	bool ovf = false;
+
+	/* the query may triple when encoded; header names appear twice */
+	ovf |= __builtin_add_overflow(n, r->method ? strlen(r->method) : 0, &n);
+	ovf |= __builtin_add_overflow(n, r->path ? strlen(r->path) : 0, &n);
+	ovf |= __builtin_add_overflow(n, r->v2_resource ? strlen(r->v2_resource) : 0, &n);
+	ovf |= __builtin_mul_overflow(r->query ? strlen(r->query) : 0, 3, &add);
+	ovf |= __builtin_add_overflow(n, add, &n);
+	ovf |= __builtin_add_overflow(n, r->payload_hash ? strlen(r->payload_hash) : 0, &n);
+	for (size_t i = 0; r->headers && i < r->n_headers; i++) {
+		const struct sign_header *h = &r->headers[i];
+		size_t nl = h->name ? strlen(h->name) : 0;
+		ovf |= __builtin_add_overflow(n, 2 * nl + 3, &n);
+		ovf |= __builtin_add_overflow(n, h->value ? strlen(h->value) : 0, &n);
+	}
+	return (ovf || n > SIGN_SCRATCH_MAX) ? SIGN_SCRATCH_MAX : n;
+}
+
 void sign_buf_truncate(struct buf *b, size_t len)
 {
 	if (b && b->data && b->len > len) {
@@ -546,7 +567,10 @@ int sigv4_sign(const struct sign_request *r, time_t t, const char *region, const
 	buf_init(&creq, SIGN_SCRATCH_MAX);
 	buf_init(&sh, SIGN_SCRATCH_MAX);
 	buf_init(&sts, SIGN_SCRATCH_MAX);
-	rc = sigv4_canonical_request(r, &creq, &sh);
+	/* sized once: it holds the session token, so no realloc() copies */
+	rc = buf_reserve(&creq, sign_estimate(r));
+	if (!rc)
+		rc = sigv4_canonical_request(r, &creq, &sh);
 	if (!rc)
 		rc = sigv4_string_to_sign(buf_str(&creq), t, region, service, &sts);
 	if (!rc)
@@ -562,7 +586,7 @@ int sigv4_sign(const struct sign_request *r, time_t t, const char *region, const
 		      c->access_key, date, region, service, buf_str(&sh), sighex);
 out:
 	crypto_wipe(key, sizeof(key));
-	buf_release(&creq);
+	buf_release_wipe(&creq);
 	buf_release(&sh);
 	buf_release(&sts);
 	return rc;
