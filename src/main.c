@@ -1,17 +1,38 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Startup: library initialisation, option parsing, mount. Everything else
- * lives in libcore.a.
+ * Startup in a fixed order: library initialisation, options, credentials
+ * and encryption keys, the S3 context and store, a check of the bucket,
+ * and only then the mount, daemonizing and the FUSE loop. Everything that
+ * can be wrong is reported in one line before we daemonize.
+ * Exit codes: 0 success, 1 bad usage, options, credentials or keys,
+ * 2 failure at mount time (bucket unreachable, mount refused).
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <libxml/parser.h>
 #include <libxml/xmlversion.h>
 #include <openssl/opensslv.h>
+
+#include "cred.h"
+#include "fs_ops.h"
+#include "http.h"
+#include "log.h"
+#include "opt.h"
+#include "s3.h"
+#include "sse.h"
+#include "store_s3.h"
+
+enum { EXIT_USAGE = 1, EXIT_MOUNT = 2 };
 
 static void print_version(void)
 {
@@ -22,23 +43,240 @@ static void print_version(void)
 	       LIBXML_DOTTED_VERSION);
 }
 
-static void print_usage(FILE *out)
+static void PRINTF_LIKE(1, 2) fail(const char *fmt, ...)
 {
-	fprintf(out, "usage: obsmount BUCKET[:/PREFIX] MOUNTPOINT [-o OPTION,...] [-f] [-d] [-s]\n");
+	va_list ap;
+
+	fputs("obsmount: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* libfuse's own messages go through our sink (syslog once daemonized). */
+static void PRINTF_LIKE(2, 0) fuse_log_hook(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+	enum log_level l = level <= FUSE_LOG_ERR       ? LOG_LVL_ERR
+			   : level == FUSE_LOG_WARNING ? LOG_LVL_WARN
+			   : level <= FUSE_LOG_INFO    ? LOG_LVL_INFO
+						       : LOG_LVL_DEBUG;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_msg(l, LOG_CAT_FUSE, "%s", line);
+}
+
+struct mount {
+	struct mount_cfg cfg;
+	struct fuse_cmdline_opts fo;
+	struct cred *cred;
+	struct sse_cfg *sse;
+	struct s3_ctx *s3;
+	struct store *store;
+	struct fs_ctx *fs;
+	struct fuse *fuse;
+};
+
+/* Options and libfuse's command line. 0 or an exit code. */
+static int parse(struct fuse_args *args, struct mount *m)
+{
+	struct buf problems;
+	int r;
+
+	if (opt_parse(args, &m->cfg) != 0)
+		return EXIT_USAGE;
+	buf_init(&problems, 64 * 1024);
+	r = opt_validate(&m->cfg, &problems);
+	if (r) {
+		for (const char *l = buf_str(&problems); *l;) {
+			const char *nl = strchr(l, '\n');
+			int len = nl ? (int)(nl - l) : (int)strlen(l);
+			fail("%.*s", len, l);
+			l += len + (nl ? 1 : 0);
+		}
+		if (r == -ENOMEM)
+			fail("out of memory");
+		fprintf(stderr, "Try 'obsmount --help' for more information.\n");
+		buf_release(&problems);
+		return EXIT_USAGE;
+	}
+	buf_release(&problems);
+	if (fuse_parse_cmdline(args, &m->fo) != 0)
+		return EXIT_USAGE;
+	if (!m->fo.mountpoint) {
+		fail("missing MOUNTPOINT argument");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Credentials and encryption keys. 0 or an exit code. */
+static int load_secrets(struct mount *m)
+{
+	struct cred_source src = { .passwd_file = m->cfg.passwd_file, .profile = m->cfg.profile };
+	char err[512] = "";
+	struct buf e;
+	int r;
+
+	r = cred_load(&src, m->cfg.bucket, &m->cred, err, sizeof(err));
+	if (r) {
+		if (err[0])
+			fail("%s", err);
+		else
+			fail("cannot load credentials: %s", strerror(-r));
+		return EXIT_USAGE;
+	}
+	if (!m->cfg.sse)
+		return 0;
+	buf_init(&e, 4096);
+	r = sse_cfg_parse(m->cfg.sse, &m->sse, &e);
+	if (r) {
+		if (e.len)
+			fail("%s", buf_str(&e));
+		else
+			fail("cannot use sse=: %s", strerror(-r));
+	}
+	buf_release(&e);
+	return r ? EXIT_USAGE : 0;
+}
+
+/* The S3 context, the store and the filesystem state. 0 or an exit code. */
+static int build(struct mount *m, struct s3_cfg *sc)
+{
+	int r;
+
+	s3_cfg_defaults(sc);
+	sc->bucket = m->cfg.bucket;
+	sc->url = m->cfg.url;
+	sc->https_url = m->cfg.https_url;
+	sc->region = m->cfg.region;
+	sc->sigv = (int)m->cfg.sigv;
+	sc->addressing = m->cfg.addressing == OPT_ADDR_VIRTUAL ? S3_ADDR_VIRTUAL : S3_ADDR_PATH;
+	sc->ca_file = m->cfg.cafile;
+	sc->retries = (int)m->cfg.retries;
+	sc->timeout_s = (int)m->cfg.timeout;
+	sc->parallel = m->cfg.parallel * 2 + 8;
+	sc->guard_policy = m->cfg.guard_strict ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
+	sc->cred = m->cred;
+	sc->sse = m->sse;
+	r = s3_ctx_new(sc, &m->s3);
+	if (r) {
+		fail("cannot use endpoint '%s': %s", m->cfg.url, strerror(-r));
+		return EXIT_USAGE;
+	}
+	r = store_s3_new(m->s3, &m->store);
+	if (r == 0)
+		r = fs_ctx_new(&m->cfg, m->store, getuid(), getgid(), &m->fs);
+	if (r) {
+		fail("cannot set up: %s", strerror(-r));
+		return EXIT_MOUNT;
+	}
+	return 0;
+}
+
+static int check_bucket(struct mount *m)
+{
+	int r = fs_check_bucket(m->fs);
+
+	if (r == 0)
+		return 0;
+	if (r == -ENOENT)
+		fail("bucket '%s' does not exist at '%s'", m->cfg.bucket, m->cfg.url);
+	else if (r == -EACCES || r == -EPERM)
+		fail("access to bucket '%s' at '%s' denied: %s", m->cfg.bucket, m->cfg.url,
+		     strerror(-r));
+	else
+		fail("cannot reach bucket '%s' at '%s': %s", m->cfg.bucket, m->cfg.url,
+		     strerror(-r));
+	return EXIT_MOUNT;
+}
+
+static int run(struct fuse_args *args, struct mount *m)
+{
+	struct fuse_session *se;
+	int r;
+
+	m->fuse = fuse_new(args, fs_operations(), sizeof(*fs_operations()), m->fs);
+	if (!m->fuse)
+		return EXIT_USAGE; /* libfuse said why (an unknown option, usually) */
+	r = check_bucket(m);
+	if (r)
+		return r;
+	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0)
+		return EXIT_MOUNT;
+	se = fuse_get_session(m->fuse);
+	if (fuse_daemonize(m->fo.foreground) != 0) {
+		fuse_unmount(m->fuse);
+		return EXIT_MOUNT;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		fuse_unmount(m->fuse);
+		return EXIT_MOUNT;
+	}
+	log_msg(LOG_LVL_INFO, LOG_CAT_MAIN, "mounted bucket '%s' on '%s'", m->cfg.bucket,
+		m->fo.mountpoint);
+	if (m->fo.singlethread)
+		r = fuse_loop(m->fuse);
+	else
+		r = fuse_loop_mt(m->fuse, m->fo.clone_fd);
+	fuse_remove_signal_handlers(se);
+	fuse_unmount(m->fuse);
+	return r ? EXIT_MOUNT : 0;
 }
 
 int main(int argc, char *argv[])
 {
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mount m;
+	struct s3_cfg sc;
+	int rc;
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			print_version();
 			return 0;
 		}
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			print_usage(stdout);
+			opt_print_help(stdout);
 			return 0;
 		}
 	}
-	print_usage(stderr);
-	return 1;
+	memset(&m, 0, sizeof(m));
+	rc = parse(&args, &m);
+	if (rc)
+		goto out;
+	log_init(m.fo.foreground, m.fo.debug ? LOG_LVL_DEBUG : m.cfg.log_level,
+		 m.fo.debug ? LOG_CAT_ALL : m.cfg.dbg);
+	fuse_set_log_func(fuse_log_hook);
+	/* Library state before any thread exists. */
+	if (http_global_init() != 0) {
+		fail("cannot initialise libcurl");
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	xmlInitParser();
+	rc = load_secrets(&m);
+	if (rc == 0)
+		rc = build(&m, &sc);
+	if (rc == 0)
+		rc = run(&args, &m);
+	if (m.fuse)
+		fuse_destroy(m.fuse);
+	fs_ctx_free(m.fs);
+	store_s3_free(m.store);
+	s3_ctx_free(m.s3);
+	sse_cfg_free(m.sse);
+	cred_free(m.cred);
+	xmlCleanupParser();
+	http_global_cleanup();
+out:
+	free(m.fo.mountpoint);
+	opt_release(&m.cfg);
+	fuse_opt_free_args(&args);
+	return rc;
 }

@@ -53,6 +53,8 @@ static const struct fuse_opt opt_table[] = {
 	OPT("timeout=%s", raw.timeout, 0),
 	OPT("log_level=%s", raw.log_level, 0),
 	OPT("dbg=%s", raw.dbg, 0),
+	OPT("sse=%s", sse, 0),
+	OPT("guard=%s", raw.guard, 0),
 	/* libfuse and the kernel act on these too. */
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
 	FUSE_OPT_KEY("allow_other", FUSE_OPT_KEY_KEEP),
@@ -132,7 +134,8 @@ void opt_release(struct mount_cfg *cfg)
 			  &cfg->raw.uid,       &cfg->raw.gid,	  &cfg->raw.umask,
 			  &cfg->raw.stat_ttl,  &cfg->raw.dir_ttl, &cfg->raw.part_size,
 			  &cfg->raw.parallel,  &cfg->raw.retries, &cfg->raw.timeout,
-			  &cfg->raw.log_level, &cfg->raw.dbg };
+			  &cfg->raw.log_level, &cfg->raw.dbg,	  &cfg->sse,
+			  &cfg->raw.guard };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	memset(cfg, 0, sizeof(*cfg));
@@ -391,6 +394,34 @@ static void check_enums(struct vctx *v, struct mount_cfg *cfg)
 	}
 }
 
+/* The syntax of sse= (the sse module loads keys later); its need for TLS. */
+static void check_encryption(struct vctx *v, struct mount_cfg *cfg)
+{
+	const char *s = cfg->sse;
+	const char *g = cfg->raw.guard;
+	bool https = has_scheme(cfg->url, "https://") || cfg->https_url;
+
+	cfg->guard_strict = false;
+	if (g && strcmp(g, "strict") == 0)
+		cfg->guard_strict = true;
+	else if (g && strcmp(g, "upgrade") != 0)
+		problem(v, "invalid guard '%s': expected upgrade or strict", g);
+	if (!s)
+		return;
+	if (strcmp(s, "none") == 0 || strcmp(s, "s3") == 0 || strcmp(s, "kms") == 0 ||
+	    (strncmp(s, "kms:", 4) == 0 && s[4])) {
+		/* fine */
+	} else if (strncmp(s, "c:", 2) == 0 && s[2]) {
+		/* SSE-C keys travel only over TLS. */
+		if (!https)
+			problem(v,
+				"sse=c needs an HTTPS endpoint: set url=https://... or https_url=");
+	} else {
+		/* Never echo the value: it may be a pasted key. */
+		problem(v, "invalid sse value: expected none, s3, kms, kms:KEYID or c:KEYFILE");
+	}
+}
+
 static void check_numbers(struct vctx *v, struct mount_cfg *cfg)
 {
 	/* uid/gid (uid_t)-1 means "no change" to chown(2): not a valid owner. */
@@ -422,6 +453,7 @@ int opt_validate(struct mount_cfg *cfg, struct buf *problems)
 	check_strings(&v, cfg);
 	check_enums(&v, cfg);
 	check_numbers(&v, cfg);
+	check_encryption(&v, cfg);
 	if (v.err)
 		return v.err;
 	return v.n ? -EINVAL : 0;
@@ -452,6 +484,12 @@ static const char help_text[] =
 	"    -o addressing=path|virtual  bucket in the path or in the host name\n"
 	"                           (default path)\n"
 	"    -o cafile=FILE         CA certificates (PEM) to verify the server with\n"
+	"\n"
+	"encryption:\n"
+	"    -o sse=MODE            server-side encryption of new objects: none, s3,\n"
+	"                           kms, kms:KEYID or c:KEYFILE (default none)\n"
+	"    -o guard=upgrade|strict  when the service's rules need HTTPS or V4:\n"
+	"                           switch to them (default) or refuse (EACCES)\n"
 	"\n"
 	"credentials:\n"
 	"    -o passwd_file=FILE    file with ACCESS_KEY:SECRET_KEY (mode 0600)\n"

@@ -53,6 +53,7 @@ struct mount_cfg {
 	char *profile;
 	char *cafile;
 	char *cache_dir;
+	char *sse; /* sse= as given ("none", "s3", "kms[:ID]", "c:PATH"), or NULL */
 
 	/* Flags, also handed on to libfuse. */
 	int ro;
@@ -72,12 +73,13 @@ struct mount_cfg {
 	unsigned retries;
 	unsigned timeout; /* seconds */
 	enum log_level log_level;
-	unsigned dbg; /* LOG_CAT_* bits */
+	unsigned dbg;	   /* LOG_CAT_* bits */
+	bool guard_strict; /* guard=strict: refuse instead of upgrading to HTTPS/V4 */
 
 	/* The text of the typed options as given, NULL when not given. */
 	struct {
 		char *sigv, *addressing, *uid, *gid, *umask, *stat_ttl, *dir_ttl, *part_size,
-			*parallel, *retries, *timeout, *log_level, *dbg;
+			*parallel, *retries, *timeout, *log_level, *dbg, *guard;
 	} raw;
 
 	/* Parser state: extra positional arguments seen (an error). */

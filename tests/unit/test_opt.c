@@ -99,6 +99,8 @@ static void test_defaults(void **state)
 	assert_int_equal(p.cfg.timeout, OPT_DEFAULT_TIMEOUT);
 	assert_int_equal(p.cfg.log_level, LOG_LVL_WARN);
 	assert_int_equal(p.cfg.dbg, 0);
+	assert_null(p.cfg.sse);
+	assert_false(p.cfg.guard_strict);
 	assert_int_equal(p.cfg.ro, 0);
 	assert_int_equal(p.cfg.allow_other, 0);
 	/* The mountpoint stays for libfuse. */
@@ -126,6 +128,8 @@ static void test_every_option(void **state)
 			       "stat_ttl=0,dir_ttl=7,part_size=5,parallel=3,cache_dir=/tmp",
 			       "-o",
 			       "retries=0,timeout=9,log_level=debug,dbg=http:guard",
+			       "-o",
+			       "sse=kms:key-1,guard=strict",
 			       NULL };
 	run(&p, argv);
 	assert_int_equal(p.parse_rc, 0);
@@ -159,6 +163,8 @@ static void test_every_option(void **state)
 	assert_int_equal(p.cfg.timeout, 9);
 	assert_int_equal(p.cfg.log_level, LOG_LVL_DEBUG);
 	assert_int_equal(p.cfg.dbg, LOG_CAT_HTTP | LOG_CAT_GUARD);
+	assert_string_equal(p.cfg.sse, "kms:key-1");
+	assert_true(p.cfg.guard_strict);
 	/* ro and allow_other are also libfuse's; -f is libfuse's alone. */
 	assert_true(args_have(&p, "ro"));
 	assert_true(args_have(&p, "allow_other"));
@@ -209,17 +215,17 @@ static void test_all_problems_reported(void **state)
 			       "-o",
 			       "log_level=loud,dbg=http:nosuch,cache_dir=/nonexistent/dir",
 			       "-o",
-			       "cafile=/nonexistent/ca.pem",
+			       "cafile=/nonexistent/ca.pem,guard=loose,sse=c",
 			       NULL };
 	run(&p, argv);
 	assert_int_equal(p.parse_rc, 0);
 	assert_int_equal(p.validate_rc, -EINVAL);
 	const char *out = buf_str(&p.problems);
 	static const char *const names[] = {
-		"bucket",     "too many",  "url",	"https_url", "sigv",
-		"addressing", "uid",	   "gid",	"umask",     "stat_ttl",
-		"dir_ttl",    "part_size", "parallel",	"retries",   "timeout",
-		"log_level",  "dbg",	   "cache_dir", "cafile",
+		"bucket",   "too many", "url",	   "https_url", "sigv",	   "addressing",
+		"uid",	    "gid",	"umask",   "stat_ttl",	"dir_ttl", "part_size",
+		"parallel", "retries",	"timeout", "log_level", "dbg",	   "cache_dir",
+		"cafile",   "guard",	"sse",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if (!strstr(out, names[i]))
@@ -269,6 +275,41 @@ static void test_virtual_needs_dns_name(void **state)
 	assert_false(opt_is_dns_bucket("a..b"));
 	assert_false(opt_is_dns_bucket("-ab"));
 	assert_false(opt_is_dns_bucket("abC"));
+}
+
+static void test_encryption_rules(void **state)
+{
+	(void)state;
+	struct parsed p;
+	/* SSE-C over a plain HTTP endpoint only: refused, key path not echoed. */
+	const char *argv[] = { "b", "/mnt", "-o", "url=http://h:1,sse=c:/secret/keys", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "HTTPS"));
+	assert_null(strstr(buf_str(&p.problems), "/secret/keys"));
+	done(&p);
+	/* With an HTTPS endpoint beside it: fine. */
+	const char *argv2[] = { "b",  "/mnt",
+				"-o", "url=http://h:1,https_url=https://h:2",
+				"-o", "sse=c:/k,guard=upgrade",
+				NULL };
+	run(&p, argv2);
+	assert_int_equal(p.validate_rc, 0);
+	assert_false(p.cfg.guard_strict);
+	done(&p);
+	/* A pasted key is not echoed back. */
+	const char *argv3[] = { "b", "/mnt", "-o", "sse=AAAAsecretBBBB", NULL };
+	run(&p, argv3);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_null(strstr(buf_str(&p.problems), "AAAAsecretBBBB"));
+	done(&p);
+	static const char *const ok[] = { "sse=none", "sse=s3", "sse=kms", "sse=kms:k" };
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		const char *a[] = { "b", "/mnt", "-o", ok[i], NULL };
+		run(&p, a);
+		assert_int_equal(p.validate_rc, 0);
+		done(&p);
+	}
 }
 
 static void test_fstab_noise(void **state)
@@ -326,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_all_problems_reported),
 		cmocka_unit_test(test_missing_positionals),
 		cmocka_unit_test(test_virtual_needs_dns_name),
+		cmocka_unit_test(test_encryption_rules),
 		cmocka_unit_test(test_fstab_noise),
 		cmocka_unit_test(test_numbers_edges),
 	};
