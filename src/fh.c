@@ -878,6 +878,7 @@ int fh_set_meta(struct fh *h, const struct store_meta *meta)
 	struct store_meta old = f->meta;
 	f->meta = m;
 	f->gen++;
+	f->meta_gen++;
 	pthread_mutex_unlock(&f->lock);
 	store_meta_release(&old);
 	return 0;

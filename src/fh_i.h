@@ -132,8 +132,9 @@ struct fh_file {
 	uint64_t base_size;
 	uint64_t size;
 	bool dirty;
-	uint64_t gen; /* bumped by every change of content, size or meta */
-	int err;      /* sticky upload error, 0 once a flush succeeds */
+	uint64_t gen;	   /* bumped by every change of content, size or meta */
+	uint64_t meta_gen; /* bumped by every change of meta */
+	int err;	   /* sticky upload error, 0 once a flush succeeds */
 	bool flushing;
 	struct fh_stg stg;
 	struct fh_ivl present; /* staged bytes (written or fetched) */

@@ -114,6 +114,7 @@ struct mpu {
 	char *key; /* the key the upload targets; immutable */
 	char *id;  /* upload id; immutable once begun */
 	size_t psize;
+	uint64_t meta_gen;	  /* f->meta_gen the upload began with */
 	int next_number;	  /* next part to submit */
 	uint64_t next_off;	  /* where that part starts */
 	struct store_part *parts; /* [i] is part i + 1 */
@@ -232,6 +233,7 @@ static int begin_locked(struct fh_file *f, const char *key, const struct store_m
 		return -ENOMEM;
 	}
 	m->psize = psize;
+	m->meta_gen = f->meta_gen;
 	m->next_number = 1;
 	err = st->ops->mpu_begin(st, key, meta, &m->id);
 	if (err) {
@@ -482,6 +484,9 @@ static void notify(struct fh_file *f, const char *key, const struct store_meta *
 
 	if (!cfg->on_stored)
 		return;
+	/* with SSE-C and SSE-KMS the ETag is not the MD5 of the data */
+	if (f->enc.mode == STORE_SSE_C || f->enc.mode == STORE_SSE_KMS)
+		etag = "";
 	if (!ok) {
 		cfg->on_stored(cfg->on_stored_arg, key, NULL);
 		return;
@@ -545,8 +550,9 @@ int mpu_flush_locked(struct fh_file *f)
 	uint64_t gen0 = f->gen, size = f->size;
 	size_t psize = part_size_for(f, size);
 	struct mpu *m = f->mpu;
-	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
-		  m->next_off > size || size < psize))
+	/* a streamed upload is kept only if it still fits what is to be stored */
+	if (m && (m->dead || m->err || m->psize != psize || m->meta_gen != f->meta_gen ||
+		  strcmp(m->key, key) != 0 || m->next_off > size || size < psize))
 		mpu_drop_locked(f);
 	if (!f->mpu && size < psize)
 		err = put_locked(f, key, &meta, size, etag);

@@ -887,6 +887,180 @@ static void test_store_meta(void **state)
 	assert_int_equal(b.n, 0);
 }
 
+static void test_meta_change_while_streaming(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 4 * PS + 9;
+	unsigned char *data = rnd(len, 43);
+	struct fh *h = open_new(e, "m");
+	struct store_meta m = { 0 };
+
+	for (size_t pos = 0; pos < len; pos += 16 * KIB) {
+		size_t n = len - pos < 16 * KIB ? len - pos : 16 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+		if (pos == 2 * PS) {
+			/* chmod while the upload streams: the new mode must win */
+			assert_int_equal(store_meta_set(&m, "mode", "0600"), 0);
+			assert_int_equal(fh_set_meta(h, &m), 0);
+			store_meta_release(&m);
+			fh_mark_dirty(h);
+		}
+	}
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 1);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "m", data, len);
+	struct store_info info;
+	assert_int_equal(e->st->ops->head(e->st, "m", &info), 0);
+	assert_non_null(store_meta_get(&info.meta, "mode"));
+	assert_string_equal(store_meta_get(&info.meta, "mode"), "0600");
+	store_info_release(&info);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
+static void test_append_two_handles(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	struct fh *a = open_new(e, "ap"), *b = NULL;
+
+	assert_int_equal(fh_open(e->ctx, "ap", NULL, NULL, O_WRONLY | O_APPEND, &b), 0);
+	assert_int_equal(fh_write(a, "0123456789", 10, 0), 0);
+	assert_int_equal(fh_write(b, "AB", 2, 0), 0); /* appends */
+	assert_int_equal(fh_write(a, "xy", 2, 0), 0); /* positional */
+	assert_int_equal(fh_write(b, "CD", 2, 3), 0); /* appends */
+	assert_int_equal(fh_release(b), 0);
+	assert_int_equal(fh_release(a), 0);
+	assert_object(e, "ap", "xy23456789ABCD", 14);
+	env_free(e);
+}
+
+static void test_rename_over_open_file(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	struct fh *a = open_new(e, "src"), *b = open_new(e, "dst");
+
+	assert_int_equal(fh_write(a, "one", 3, 0), 0);
+	assert_int_equal(fh_write(b, "two", 3, 0), 0);
+	assert_int_equal(fh_rename_key(e->ctx, "src", "dst"), 0);
+	struct fh *c = fh_find(e->ctx, "dst");
+	assert_non_null(c);
+	assert_true(c->f == a->f); /* the name now means the renamed file */
+	assert_int_equal(fh_release(c), 0);
+	assert_int_equal(fh_release(a), 0);
+	assert_int_equal(fh_release(b), 0); /* detached: never stored */
+	assert_object(e, "dst", "one", 3);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 1);
+	env_free(e);
+}
+
+struct flusher {
+	struct fh *h;
+	int stop; /* __atomic */
+	int bad;
+};
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *fl = arg;
+
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+		if (fh_flush(fl->h) != 0)
+			fl->bad++;
+		usleep(200);
+	}
+	return NULL;
+}
+
+static void test_flush_while_writing(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 12 * PS + 77;
+	unsigned char *data = rnd(len, 47);
+	struct fh *h = open_new(e, "fw");
+	struct flusher fl = { h, 0, 0 };
+	pthread_t t;
+
+	mem_store_set_delay(e->st, MEM_OP_MPU_PART, 300);
+	assert_int_equal(pthread_create(&t, NULL, flusher_main, &fl), 0);
+	for (size_t pos = 0; pos < len; pos += 5000) {
+		size_t n = len - pos < 5000 ? len - pos : 5000;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+		if (pos % (3 * PS) < 5000)
+			assert_int_equal(fh_write(h, (char *)data, 10, 0), 0); /* seek back */
+	}
+	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(fl.bad, 0);
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "fw", data, len);
+	bool dirty;
+	fh_stat(h, NULL, &dirty);
+	assert_false(dirty);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
+struct reader {
+	struct fh *h;
+	const unsigned char *data;
+	size_t len;
+	uint64_t seed;
+	int bad;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	uint64_t x = r->seed;
+	char *buf = malloc(64 * KIB);
+	size_t got;
+
+	for (int i = 0; buf && i < 200; i++) {
+		size_t off = next_rand(&x) % r->len, n = next_rand(&x) % (64 * KIB) + 1;
+		/* half the readers go sequentially */
+		if (r->seed % 2)
+			off = (size_t)i * 16 * KIB % r->len;
+		size_t want = r->len - off < n ? r->len - off : n;
+		if (fh_read(r->h, buf, n, (off_t)off, &got) != 0 || got != want ||
+		    memcmp(buf, r->data + off, got) != 0)
+			r->bad++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	enum { NR = 6 };
+	size_t len = 3 * 1024 * KIB + 5;
+	unsigned char *data = rnd(len, 53);
+	pthread_t t[NR];
+	struct reader r[NR];
+	struct fh *h;
+
+	assert_int_equal(mem_store_seed(e->st, "cr", data, len), 0);
+	h = open_existing(e, "cr", O_RDWR);
+	/* a little local data too, so reads mix staging and the store */
+	assert_int_equal(fh_write(h, (char *)data + 100000, 5000, 100000), 0);
+	mem_store_set_delay(e->st, MEM_OP_GET_RANGE, 200);
+	for (int i = 0; i < NR; i++) {
+		r[i] = (struct reader){ h, data, len, (uint64_t)i + 1, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+	}
+	for (int i = 0; i < NR; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(r[i].bad, 0);
+	}
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "cr", data, len);
+	free(data);
+	env_free(e);
+}
+
 static int disk = 1;
 
 #define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
@@ -914,6 +1088,11 @@ int main(void)
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),
 		BOTH(test_shared_and_rename),
+		BOTH(test_meta_change_while_streaming),
+		BOTH(test_append_two_handles),
+		BOTH(test_rename_over_open_file),
+		BOTH(test_flush_while_writing),
+		BOTH(test_concurrent_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
