@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Configure and build obsmount in BUILD_DIR (default: build) with the
 # warnings-are-errors flags. Extra configure arguments pass through.
@@ -6,8 +6,9 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 bdir=${BUILD_DIR:-$top/build}
 cd "$top"
-[ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] ||
+if ! [ -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	autoreconf -fi >&2
+fi
 mkdir -p "$bdir"
 cd "$bdir"
 "$top/configure" --enable-werror "$@" >&2
