@@ -1061,6 +1061,43 @@ static void test_concurrent_readers(void **state)
 	env_free(e);
 }
 
+static void test_fail_fetch_and_begin(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS + 11;
+	unsigned char *data = rnd(len, 59);
+	struct fh *h;
+
+	/* the missing bytes cannot be fetched at flush: error, nothing stored */
+	assert_int_equal(mem_store_seed(e->st, "g", data, len), 0);
+	h = open_existing(e, "g", O_RDWR);
+	assert_int_equal(fh_write(h, "zz", 2, PS + 3), 0);
+	memcpy(data + PS + 3, "zz", 2);
+	mem_store_reset_counters(e->st);
+	mem_store_fail(e->st, MEM_OP_GET_RANGE, 1, 0, -EIO);
+	assert_int_equal(fh_flush(h), -EIO);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_COMPLETE), 0);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "g", data, len);
+
+	/* a streamed upload that cannot begin: the flush does it all */
+	h = open_new(e, "b");
+	mem_store_reset_counters(e->st);
+	mem_store_fail(e->st, MEM_OP_MPU_BEGIN, 1, 1, -EIO);
+	for (size_t pos = 0; pos < len; pos += 8 * KIB) {
+		size_t n = len - pos < 8 * KIB ? len - pos : 8 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "b", data, len);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
 static int disk = 1;
 
 #define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
@@ -1093,6 +1130,7 @@ int main(void)
 		BOTH(test_rename_over_open_file),
 		BOTH(test_flush_while_writing),
 		BOTH(test_concurrent_readers),
+		BOTH(test_fail_fetch_and_begin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
