@@ -287,13 +287,17 @@ void mpu_stream_locked(struct fh_file *f)
 
 	for (;;) {
 		struct mpu *m = f->mpu;
-		if (f->flushing || f->err || (m && (m->dead || m->err)))
+		if (f->flushing || f->err || !f->dirty || (m && (m->dead || m->err)))
 			return;
 		uint64_t off = m ? m->next_off : 0;
 		if (f->size < off + psize)
 			return;
-		/* written data, or an untouched part of the stored object; never holes */
-		bool copy = can_copy(f, off, psize);
+		/*
+		 * Written data, or an untouched part of the stored object when new
+		 * data follows it (an append); never holes.
+		 */
+		bool copy = can_copy(f, off, psize) &&
+			    fh_ivl_overlaps(&f->written, off + psize, f->size);
 		if (!copy && !fh_ivl_covers(&f->present, off, off + psize))
 			return;
 		if (m && m->next_number > MPU_MAX_PARTS)
@@ -527,8 +531,10 @@ int mpu_flush_locked(struct fh_file *f)
 
 	while (f->flushing)
 		pthread_cond_wait(&f->cond, &f->lock);
-	if (!f->dirty)
+	if (!f->dirty) {
+		mpu_drop_locked(f); /* nothing to store: no upload may linger */
 		return f->err;
+	}
 	pthread_mutex_lock(&f->ctx->lock);
 	in_table = f->in_table;
 	pthread_mutex_unlock(&f->ctx->lock);

@@ -997,6 +997,7 @@ static void test_flush_while_writing(void **state)
 	bool dirty;
 	fh_stat(h, NULL, &dirty);
 	assert_false(dirty);
+	assert_int_equal(mem_store_n_uploads(e->st), 0); /* none lingers after a flush */
 	assert_int_equal(fh_release(h), 0);
 	assert_int_equal(mem_store_n_uploads(e->st), 0);
 	free(data);
