@@ -981,16 +981,23 @@ static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, uint64_t kee
 	}
 	if (!victim)
 		return NULL;
+	size_t len = f->base_size - boff < f->blk ? (size_t)(f->base_size - boff) : f->blk;
+	if (victim->cap < len) {
+		/* sized to the block, so a small file costs only its size */
+		free(victim->data);
+		victim->data = malloc(len);
+		victim->cap = victim->data ? len : 0;
+		if (!victim->data)
+			return NULL;
+	}
 	struct read_job *rj = calloc(1, sizeof(*rj));
-	if (!victim->data)
-		victim->data = malloc(f->blk);
-	if (!rj || !victim->data || !(rj->key = strdup(f->key))) {
+	if (!rj || !(rj->key = strdup(f->key))) {
 		free(rj);
 		return NULL;
 	}
 	victim->state = FH_SLOT_LOADING;
 	victim->off = boff;
-	victim->len = f->base_size - boff < f->blk ? (size_t)(f->base_size - boff) : f->blk;
+	victim->len = len;
 	victim->got = 0;
 	victim->err = 0;
 	victim->gen = f->ra_gen;

@@ -104,7 +104,8 @@ struct fh_slot {
 	int err;
 	uint64_t gen;  /* f->ra_gen when the fetch began */
 	uint64_t used; /* LRU clock */
-	char *data;    /* blk bytes, allocated on first use */
+	char *data;    /* cap bytes, allocated on first use */
+	size_t cap;
 };
 
 struct mpu;
