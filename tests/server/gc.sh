@@ -10,6 +10,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 
 need_root
 OBS_ROOT=$(root_path)
+take_lock
 [ -f "$OBS_RUN/state/ready" ] || die "server is not running (tests/server/start.sh)"
 in_root timeout 600 radosgw-admin -c "$OBS_IN_STATE/ceph.conf" \
     gc process --include-all >&2 || die "radosgw-admin gc process failed"

@@ -114,22 +114,32 @@ in_root() {
         DEBIAN_FRONTEND=noninteractive "$@"
 }
 
-# Is pid $1 alive and running program $2 inside our root?
+# Is pid $1 alive and running program $2 inside our root?  Looks at every
+# thread: when a daemon shuts down its main thread may exit first, and then
+# /proc/PID/root and /proc/PID/exe of the leader are no longer readable
+# although the process still runs.
 pid_is_ours() {
-    local pid=$1 prog=$2 r exe
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
-    r=$(readlink "/proc/$pid/root" 2>/dev/null) || return 1
-    [ "$r" = "$OBS_ROOT" ] || return 1
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-    case $exe in
-        */"$prog"|*/"$prog"" (deleted)") return 0 ;;
-    esac
+    local pid=$1 prog=$2 t r exe
+    case $pid in ''|*[!0-9]*) return 1 ;; esac
+    [ -d "/proc/$pid" ] || return 1
+    for t in /proc/"$pid"/task/*; do
+        r=$(readlink "$t/root" 2>/dev/null) || continue
+        [ "$r" = "$OBS_ROOT" ] || return 1
+        exe=$(readlink "$t/exe" 2>/dev/null) || continue
+        case $exe in
+            */"$prog"|*/"$prog"" (deleted)") return 0 ;;
+        esac
+        return 1
+    done
     return 1
 }
 
+pid_exists() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
 pidfile() { printf '%s/pids/%s.pid\n' "$OBS_RUN" "$1"; }
 
-# Stop one recorded daemon: SIGTERM, wait up to $3 seconds, then SIGKILL.
+# Stop one recorded daemon: SIGTERM, wait up to $3 seconds, then SIGKILL,
+# then wait until the process is really gone.
 stop_daemon() {
     local name=$1 prog=$2 wait_s=${3:-25} pf pid i
     pf=$(pidfile "$name")
@@ -142,20 +152,34 @@ stop_daemon() {
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     i=0
-    while pid_is_ours "$pid" "$prog" && [ "$i" -lt $((wait_s * 5)) ]; do
+    while pid_exists "$pid" && [ "$i" -lt $((wait_s * 5)) ]; do
         sleep 0.2
         i=$((i + 1))
     done
-    if pid_is_ours "$pid" "$prog"; then
+    if pid_exists "$pid"; then
         log "$name did not exit after ${wait_s}s, sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         i=0
-        while pid_is_ours "$pid" "$prog" && [ "$i" -lt 50 ]; do
+        while pid_exists "$pid" && [ "$i" -lt 100 ]; do
             sleep 0.2
             i=$((i + 1))
         done
+        pid_exists "$pid" && log "warning: $name (pid $pid) still exists"
     fi
     rm -f -- "$pf"
+}
+
+# Serialize start/stop/gc, also between copies using other roots or run
+# dirs: concurrent runs would trample each other's state or race for the
+# ports.  Nested calls (start.sh runs stop.sh) inherit the lock.
+OBS_LOCK=${OBSMOUNT_RGW_LOCK:-/var/tmp/obsmount-rgw.lock}
+take_lock() {
+    [ "${OBSMOUNT_RGW_LOCKED:-}" = 1 ] && return 0
+    exec 9>"$OBS_LOCK"
+    if ! flock -w "${OBSMOUNT_RGW_LOCK_WAIT:-600}" 9; then
+        die "another start/stop is still running (lock $OBS_LOCK)"
+    fi
+    export OBSMOUNT_RGW_LOCKED=1
 }
 
 print_exports() {

@@ -13,6 +13,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 
 need_root
 OBS_ROOT=$(root_path)
+take_lock
 export OBSMOUNT_RGW_ROOT=$OBS_ROOT OBSMOUNT_RGW_RUN=$OBS_RUN
 
 WAIT_S=${OBSMOUNT_RGW_WAIT:-60}
@@ -67,7 +68,8 @@ on_exit() {
             printf '==> %s <==\n' "$f" >&2
             tail -n 15 -- "$f" >&2
         done
-        "$here/stop.sh" >&2 || true
+        "$here/stop.sh" --keep-state >&2 || true
+        log "logs kept in $state/log"
     fi
 }
 trap on_exit EXIT
@@ -163,18 +165,29 @@ start_daemon() {
     setsid chroot "$OBS_ROOT" /usr/bin/env -i \
         PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
         "/usr/bin/$prog" -f -c "$CONF" "$@" \
-        < /dev/null > "$state/log/$name.out" 2>&1 &
+        < /dev/null > "$state/log/$name.out" 2>&1 9>&- &
     pid=$!
     printf '%s\n' "$pid" > "$(pidfile "$name")"
+    # setsid, chroot and env exec one after the other: wait until the pid
+    # is the daemon itself, inside the root.
+    local i=0
+    until pid_is_ours "$pid" "$prog"; do
+        if ! kill -0 "$pid" 2>/dev/null || [ "$i" -ge 100 ]; then
+            die "$name did not start"
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
     log "started $name (pid $pid)"
 }
 
-# wait_for DESC SECONDS CMD...: retry CMD until it succeeds.
+# wait_for DESC SECONDS CMD...: retry CMD until it succeeds (CMD itself
+# must keep quiet; its errors are not hidden so that die() is seen).
 wait_for() {
     local desc=$1 secs=$2 t_end
     shift 2
     t_end=$(($(date +%s) + secs))
-    until "$@" >/dev/null 2>&1; do
+    until "$@"; do
         if [ "$(date +%s)" -ge "$t_end" ]; then
             die "timed out after ${secs}s waiting for $desc"
         fi
@@ -195,7 +208,7 @@ in_root monmaptool --create --clobber --fsid "$fsid" \
 in_root ceph-mon -c "$CONF" --mkfs -i a --monmap "$OBS_IN_STATE/monmap" \
     > "$state/log/mon-mkfs.out" 2>&1 || die "ceph-mon --mkfs failed"
 start_daemon mon.a ceph-mon -i a
-mon_up() { check_alive mon.a ceph-mon && ceph_cmd mon stat; }
+mon_up() { check_alive mon.a ceph-mon && ceph_cmd mon stat >/dev/null 2>&1; }
 wait_for "the monitor" "$WAIT_S" mon_up
 
 log "creating OSD"
@@ -208,7 +221,7 @@ in_root ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" \
 start_daemon osd.0 ceph-osd -i 0
 osd_up() {
     check_alive osd.0 ceph-osd &&
-        ceph_cmd osd dump 2>/dev/null | grep -Eq '^osd\.0 up +in '
+        ceph_cmd osd dump 2>/dev/null | grep -E '^osd\.0 up +in ' >/dev/null
 }
 wait_for "the OSD to come up" "$WAIT_S" osd_up
 

@@ -23,6 +23,7 @@ done
 need_root
 OBS_ROOT=$(root_path)
 [ -d "$OBS_RUN" ] || exit 0
+take_lock
 
 t0=$(date +%s)
 rm -f -- "$OBS_RUN/state/ready"
