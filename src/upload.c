@@ -20,6 +20,8 @@
 #include "log.h"
 
 #define MPU_MAX_PARTS 10000
+/* Largest object one CopyObject can copy (S3 and OBS). */
+#define COPY_MAX ((uint64_t)5 << 30)
 
 /* ---- worker pool ---------------------------------------------------------- */
 
@@ -219,7 +221,7 @@ static void mpu_free(struct mpu *m)
  * holds up this file. f->lock held. 0 or -errno.
  */
 static int begin_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
-			size_t psize, struct mpu **out)
+			uint64_t meta_gen, size_t psize, struct mpu **out)
 {
 	struct store *st = f->ctx->st;
 	struct mpu *m = calloc(1, sizeof(*m));
@@ -233,7 +235,7 @@ static int begin_locked(struct fh_file *f, const char *key, const struct store_m
 		return -ENOMEM;
 	}
 	m->psize = psize;
-	m->meta_gen = f->meta_gen;
+	m->meta_gen = meta_gen;
 	m->next_number = 1;
 	err = st->ops->mpu_begin(st, key, meta, &m->id);
 	if (err) {
@@ -308,7 +310,7 @@ void mpu_stream_locked(struct fh_file *f)
 			continue;
 		}
 		if (!m) {
-			int err = begin_locked(f, f->key, &f->meta, psize, &m);
+			int err = begin_locked(f, f->key, &f->meta, f->meta_gen, psize, &m);
 			if (err) {
 				/* a dead placeholder: no more streaming until the flush */
 				m = calloc(1, sizeof(*m));
@@ -436,15 +438,19 @@ static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, 
 	return err ? err : m->err;
 }
 
+/*
+ * Store [0, size) as a multipart upload, continuing a streamed one if any.
+ * *stale_meta: the upload began with other metadata than @meta (gen mg0).
+ */
 static int multipart_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
-			    uint64_t size, size_t psize, char *etag)
+			    uint64_t mg0, uint64_t size, size_t psize, char *etag, bool *stale_meta)
 {
 	struct store *st = f->ctx->st;
 	struct mpu *m = f->mpu;
 	int err;
 
 	if (!m) {
-		err = begin_locked(f, key, meta, psize, &m);
+		err = begin_locked(f, key, meta, mg0, psize, &m);
 		if (err)
 			return err;
 		f->mpu = m;
@@ -462,9 +468,34 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sto
 		mpu_drop_locked(f); /* abort: no half object becomes visible */
 		return err;
 	}
+	*stale_meta = m->meta_gen != mg0;
 	f->mpu = NULL;
 	mpu_free(m);
 	return 0;
+}
+
+/*
+ * The object was stored with older metadata (fs_ops updates mtime while a
+ * streamed upload runs): replace it with a self-copy, which RGW and S3 do
+ * without moving the bytes of a plain object, then read back the ETag.
+ */
+static int remeta_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+			 char *etag)
+{
+	struct store *st = f->ctx->st;
+	struct store_enc enc = f->enc;
+	struct store_info info;
+	int err;
+
+	pthread_mutex_unlock(&f->lock);
+	err = st->ops->copy(st, key, key, meta, &enc);
+	etag[0] = '\0';
+	if (!err && st->ops->head && st->ops->head(st, key, &info) == 0) {
+		snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
+		store_info_release(&info);
+	}
+	pthread_mutex_lock(&f->lock);
+	return err;
 }
 
 /* Part size for @size bytes: the configured one, grown to fit 10000 parts. */
@@ -553,17 +584,20 @@ int mpu_flush_locked(struct fh_file *f)
 		return err;
 	}
 	f->flushing = true;
-	uint64_t gen0 = f->gen, size = f->size;
+	uint64_t gen0 = f->gen, mg0 = f->meta_gen, size = f->size;
 	size_t psize = part_size_for(f, size);
 	struct mpu *m = f->mpu;
+	bool stale_meta = false;
 	/* a streamed upload is kept only if it still fits what is to be stored */
-	if (m && (m->dead || m->err || m->psize != psize || m->meta_gen != f->meta_gen ||
-		  strcmp(m->key, key) != 0 || m->next_off > size || size < psize))
+	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
+		  m->next_off > size || size < psize || (m->meta_gen != mg0 && size > COPY_MAX)))
 		mpu_drop_locked(f);
 	if (!f->mpu && size < psize)
 		err = put_locked(f, key, &meta, size, etag);
 	else
-		err = multipart_locked(f, key, &meta, size, psize, etag);
+		err = multipart_locked(f, key, &meta, mg0, size, psize, etag, &stale_meta);
+	if (!err && stale_meta)
+		err = remeta_locked(f, key, &meta, etag);
 	if (err) {
 		f->err = err;
 		log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "upload of '%s' failed: %s", key,

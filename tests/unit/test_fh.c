@@ -913,6 +913,32 @@ static void test_meta_change_while_streaming(void **state)
 	assert_int_equal(e->st->ops->head(e->st, "m", &info), 0);
 	assert_non_null(store_meta_get(&info.meta, "mode"));
 	assert_string_equal(store_meta_get(&info.meta, "mode"), "0600");
+	assert_string_equal(e->last_etag, info.etag);
+	store_info_release(&info);
+	/* the streamed parts were kept; one self-copy replaced the metadata */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 1);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), 5);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_ABORT), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_COPY), 1);
+
+	/* the self-copy fails: the flush reports it, a retry stores it all */
+	h = open_new(e, "m2");
+	for (size_t pos = 0; pos < len; pos += 16 * KIB) {
+		size_t n = len - pos < 16 * KIB ? len - pos : 16 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+		if (pos == PS) {
+			assert_int_equal(store_meta_set(&m, "mode", "0640"), 0);
+			assert_int_equal(fh_set_meta(h, &m), 0);
+			store_meta_release(&m);
+		}
+	}
+	mem_store_fail(e->st, MEM_OP_COPY, 1, 1, -EIO);
+	assert_int_equal(fh_flush(h), -EIO);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "m2", data, len);
+	assert_int_equal(e->st->ops->head(e->st, "m2", &info), 0);
+	assert_string_equal(store_meta_get(&info.meta, "mode"), "0640");
 	store_info_release(&info);
 	assert_int_equal(mem_store_n_uploads(e->st), 0);
 	free(data);
