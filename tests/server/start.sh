@@ -6,10 +6,20 @@
 #     eval "$(tests/server/start.sh)"
 #
 # If the server is already running, only the exports are printed.
+# start.sh --status: print the exports if running, else exit with status 3.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+
+status_only=0
+for a in "$@"; do
+    case $a in
+        --status) status_only=1 ;;
+        -h|--help) sed -n '2,12p' "$0" >&2; exit 0 ;;
+        *) die "unknown argument: $a" ;;
+    esac
+done
 
 need_root
 OBS_ROOT=$(root_path)
@@ -40,6 +50,10 @@ if root_complete && all_running; then
     log "already running"
     print_exports
     exit 0
+fi
+if [ "$status_only" = 1 ]; then
+    log "not running"
+    exit 3
 fi
 
 "$here/setup-root.sh" >&2

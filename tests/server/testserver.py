@@ -39,15 +39,20 @@ def ensure_server(timeout=900):
     values; started tells whether this call started the server."""
     if all(os.environ.get(n) for n in REQUIRED):
         return {n: os.environ[n] for n in REQUIRED}, False
-    out = subprocess.run([os.path.join(HERE, "start.sh")], check=True,
-                         stdout=subprocess.PIPE, timeout=timeout,
-                         universal_newlines=True).stdout
-    env = parse_exports(out)
+    start = os.path.join(HERE, "start.sh")
+    r = subprocess.run([start, "--status"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=timeout,
+                       universal_newlines=True)
+    started = r.returncode != 0
+    if started:
+        r = subprocess.run([start], check=True, stdout=subprocess.PIPE,
+                           timeout=timeout, universal_newlines=True)
+    env = parse_exports(r.stdout)
     missing = [n for n in REQUIRED if n not in env]
     if missing:
         raise RuntimeError("start.sh did not export %s" % ", ".join(missing))
     os.environ.update(env)
-    return env, True
+    return env, started
 
 
 def stop_server(timeout=300):
