@@ -137,7 +137,11 @@ osd data = $OBS_IN_STATE/osd/\$id
 osd objectstore = memstore
 memstore device bytes = 8589934592
 osd fast shutdown = false
-osd crush update on start = true
+# The crush location is set by start.sh before the OSD starts: the OSD's
+# own update at start sometimes races with its first monmap and then
+# fails with "wrong fsid", which kills the OSD.
+osd crush update on start = false
+osd class update on start = false
 
 [client]
 rgw data = $OBS_IN_STATE/rgw/\$name
@@ -232,12 +236,25 @@ osd_id=$(ceph_cmd osd new "$osd_uuid" 2>"$state/log/osd-new.out") ||
 [ "$osd_id" = 0 ] || die "unexpected osd id '$osd_id'"
 in_root ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" \
     > "$state/log/osd-mkfs.out" 2>&1 || die "ceph-osd --mkfs failed"
-start_daemon osd.0 ceph-osd -i 0
+ceph_cmd osd crush add osd.0 1.0 host=localhost root=default \
+    > "$state/log/osd-crush.out" 2>&1 || die "ceph osd crush add failed"
 osd_up() {
     check_alive osd.0 ceph-osd &&
         ceph_cmd osd dump 2>/dev/null | grep -E '^osd\.0 up +in ' >/dev/null
 }
-wait_for "the OSD to come up" "$WAIT_S" osd_up
+# Should the OSD still die during its start, try again (twice at most).
+for attempt in 1 2 3; do
+    start_daemon osd.0 ceph-osd -i 0
+    if [ "$attempt" = 3 ]; then
+        wait_for "the OSD to come up" "$WAIT_S" osd_up
+    elif ! (wait_for "the OSD to come up" "$WAIT_S" osd_up); then
+        log "OSD start failed (attempt $attempt), retrying"
+        stop_daemon osd.0 ceph-osd 20
+        mv -f -- "$state/log/osd.0.out" "$state/log/osd.0.out.$attempt"
+        continue
+    fi
+    break
+done
 
 rgw_up() {
     local name=$1 port=$2
