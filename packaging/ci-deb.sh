@@ -111,6 +111,65 @@ else
 	bad "no mount helper for fuse.obsmount (fuse3 not installed?)"
 fi
 
+# With the S3 test server up (tests/server/start.sh), mount a bucket the
+# way an fstab line does, through mount(8) and mount.fuse3, with SSE-C, and
+# check that the data lands encrypted. The server is not started here.
+mount_check() {
+	local exports tmp b mnt data got rc=0
+	if [ -z "${OBSMOUNT_TEST_HTTPS_URL:-}" ]; then
+		exports=$("$top/tests/server/start.sh" --status 2>/dev/null) || {
+			echo "ci-deb: note: S3 test server not running, mount through mount(8) not checked"
+			return 0
+		}
+		eval "$exports"
+	fi
+	if [ ! -e /dev/fuse ]; then
+		echo "ci-deb: note: no /dev/fuse, mount through mount(8) not checked"
+		return 0
+	fi
+	local s3c=(python3 "$top/tests/server/s3c.py" --url "$OBSMOUNT_TEST_HTTPS_URL"
+		--access-key "$OBSMOUNT_TEST_ACCESS_KEY" --secret-key "$OBSMOUNT_TEST_SECRET_KEY"
+		--ca "$OBSMOUNT_TEST_CA" --region "$OBSMOUNT_TEST_REGION")
+	tmp=$(mktemp -d)
+	b=ci-deb-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	mnt=$tmp/mnt
+	mkdir "$mnt"
+	(
+		umask 077
+		printf '%s:%s:%s\n' "$b" "$OBSMOUNT_TEST_ACCESS_KEY" "$OBSMOUNT_TEST_SECRET_KEY" \
+			>"$tmp/passwd"
+		head -c 32 /dev/urandom | base64 >"$tmp/keys"
+	)
+	data="written through mount -t fuse.obsmount $b"
+	if ! "${s3c[@]}" mb "$b" >/dev/null; then
+		bad "cannot create bucket $b on the test server"
+		rm -rf "$tmp"
+		return 0
+	fi
+	if mount -t fuse.obsmount "$b" "$mnt" -o "_netdev,nofail,x-systemd.requires=network-online.target,url=$OBSMOUNT_TEST_HTTPS_URL,cafile=$OBSMOUNT_TEST_CA,region=$OBSMOUNT_TEST_REGION,passwd_file=$tmp/passwd,sse=c:$tmp/keys" &&
+		mountpoint -q "$mnt"; then
+		printf '%s\n' "$data" >"$mnt/hello.txt" || rc=1
+		[ "$(cat "$mnt/hello.txt" 2>/dev/null)" = "$data" ] || rc=1
+		umount "$mnt" || { fusermount3 -u -z "$mnt"; rc=1; }
+		got=$("${s3c[@]}" --sse-c-key "$(cat "$tmp/keys")" get "$b" hello.txt - 2>/dev/null) || rc=1
+		[ "$got" = "$data" ] || rc=1
+		# Without the key the service must refuse: the object is SSE-C.
+		if "${s3c[@]}" get "$b" hello.txt - >/dev/null 2>&1; then
+			rc=1
+		fi
+		if [ "$rc" = 0 ]; then
+			ok "mount -t fuse.obsmount with fstab options, SSE-C data round trip"
+		else
+			bad "I/O through mount -t fuse.obsmount $b (SSE-C)"
+		fi
+	else
+		bad "mount -t fuse.obsmount $b"
+	fi
+	"${s3c[@]}" rb "$b" --force >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+mount_check
+
 if [ "$failed" != 0 ]; then
 	echo "ci-deb: $failed check(s) failed ($((SECONDS - start))s)" >&2
 	exit 1
