@@ -28,10 +28,13 @@ take_lock
 t0=$(date +%s)
 rm -f -- "$OBS_RUN/state/ready"
 stopped=0
-# radosgw needs 12-20 s to exit on SIGTERM; stop both in parallel.
+# radosgw needs 12-30 s to exit on SIGTERM (its dedup background thread
+# is slow to stop); stop both in parallel.  The cluster state is thrown
+# away anyway, so a SIGKILL after the grace time loses nothing.
+rgw_wait=${OBSMOUNT_RGW_STOP_WAIT:-25}
 for name in rgw.lax rgw.strict; do
     if [ -f "$(pidfile "$name")" ]; then
-        stop_daemon "$name" radosgw 25 &
+        stop_daemon "$name" radosgw "$rgw_wait" &
         stopped=1
     fi
 done
