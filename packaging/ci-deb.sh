@@ -13,6 +13,10 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/build-deb/out}
 export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" != 0 ]; then
+	echo "ci-deb: needs root (apt-get install, mount)" >&2
+	exit 1
+fi
 start=$SECONDS
 failed=0
 ok() { echo "ci-deb: ok: $*"; }
