@@ -16,8 +16,8 @@ s3c() { /usr/bin/python3 "$top/tests/server/s3c.py" "$@"; }
 work=${OBSMOUNT_DEMO_DIR:-/var/tmp/obsmount-demo}
 mnt=$work/mnt
 mkdir -p "$mnt"
-umask 077
-printf '%s:%s\n' "$OBSMOUNT_TEST_ACCESS_KEY" "$OBSMOUNT_TEST_SECRET_KEY" >"$work/passwd"
+
+(umask 077; printf "%s:%s\n" "$OBSMOUNT_TEST_ACCESS_KEY" "$OBSMOUNT_TEST_SECRET_KEY" >"$work/passwd")
 bucket=demo-$(date +%s)
 s3c mb "$bucket"
 opts="url=$OBSMOUNT_TEST_HTTP_URL,https_url=$OBSMOUNT_TEST_HTTPS_URL,cafile=$OBSMOUNT_TEST_CA"
