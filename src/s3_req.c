@@ -800,10 +800,11 @@ static void log_failure(const struct s3_op *op, const struct send *s, const stru
 		return;
 	}
 	log_msg(lvl, LOG_CAT_S3,
-		"req=%lu op=%s key='%s': %s: status %ld, code '%s', request id '%s' after %u "
+		"req=%lu op=%s key='%s': %s: status %ld, code '%s'%s%s%s, request id '%s' after %u "
 		"attempt%s",
 		s->id, s3_op_name(op->kind), s->key_log, s3_err_describe(st), st->http_status,
-		st->code, st->request_id, attempts, attempts == 1 ? "" : "s");
+		st->code, st->message[0] ? " ('" : "", st->message, st->message[0] ? "')" : "",
+		st->request_id, attempts, attempts == 1 ? "" : "s");
 }
 
 static int prepare(const struct s3_op *op, struct send *s)
