@@ -64,29 +64,61 @@ mounts_below() {
 # unmounts exactly these and nothing else.
 mount_list_file() { printf '%s/mounts\n' "$OBS_RUN"; }
 
+# A root serves one cluster at a time (its state is mounted at a fixed
+# place inside).  The run dir of the cluster using it is written here.
+owner_file() { printf '%s/.obsmount-owner\n' "$OBS_ROOT"; }
+root_owner() { cat -- "$(owner_file)" 2>/dev/null || true; }
+
+# Pids of processes whose root directory is our root.
+root_users() {
+    local p r
+    for p in /proc/[0-9]*; do
+        r=$(readlink "$p/root" 2>/dev/null) || continue
+        [ "$r" = "$OBS_ROOT" ] && printf '%s\n' "${p#/proc/}"
+    done
+    return 0
+}
+
+# Die unless the root is free for the cluster of our run dir (call after
+# our own daemons are stopped), then claim it.
+claim_root() {
+    local owner users mounts
+    owner=$(root_owner)
+    users=$(root_users | tr '\n' ' ')
+    mounts=$(mounts_below "$OBS_ROOT" | tr '\n' ' ')
+    if [ -n "$users$mounts" ] && [ "$owner" != "$OBS_RUN" ]; then
+        die "root $OBS_ROOT is in use by another cluster (run dir:" \
+            "${owner:-unknown}; pids: ${users:-none}; mounts: ${mounts:-none})." \
+            "Stop it, or use another OBSMOUNT_RGW_ROOT (a copy made with" \
+            "cp -a works) together with another OBSMOUNT_RGW_RUN and ports."
+    fi
+    printf '%s\n' "$OBS_RUN" > "$(owner_file)"
+}
+
 chroot_mount() {
     # chroot_mount KIND TARGET-IN-ROOT [SOURCE]
     local kind=$1 rel=$2 src=${3:-} tgt
     tgt="$OBS_ROOT$rel"
     mkdir -p -- "$tgt"
     if mountpoint -q -- "$tgt"; then
-        return 0
+        die "$tgt is already mounted (root used by someone else?)"
     fi
+    mkdir -p -- "$OBS_RUN"
     case $kind in
         proc) mount -t proc proc "$tgt" ;;
         sysfs) mount -t sysfs sysfs "$tgt" ;;
         devpts) mount -t devpts -o newinstance,ptmxmode=0666 devpts "$tgt" ;;
         bind) mount --bind "$src" "$tgt" ;;
         *) die "unknown mount kind $kind" ;;
-    esac
-    mkdir -p -- "$OBS_RUN"
+    esac || die "mounting $tgt failed"
     printf '%s\n' "$tgt" >> "$(mount_list_file)"
 }
 
-# Unmount what we recorded (reverse order), then anything still below the
-# root that is one of our well-known mount points.
+# Unmount what we recorded (reverse order).  Then, only if the root is
+# ours (or nobody's) and no process runs inside it any more, also our
+# well-known mount points, in case the record got lost.
 chroot_umount_all() {
-    local f t
+    local f t owner
     f=$(mount_list_file)
     if [ -f "$f" ]; then
         tac -- "$f" | while IFS= read -r t; do
@@ -98,6 +130,13 @@ chroot_umount_all() {
         done
         rm -f -- "$f"
     fi
+    owner=$(root_owner)
+    if [ -n "$owner" ] && [ "$owner" != "$OBS_RUN" ]; then
+        return 0
+    fi
+    if [ -n "$(root_users)" ]; then
+        return 0
+    fi
     for t in "$OBS_ROOT$OBS_IN_STATE" "$OBS_ROOT/dev/pts" "$OBS_ROOT/dev" \
              "$OBS_ROOT/sys" "$OBS_ROOT/proc"; do
         if mountpoint -q -- "$t" 2>/dev/null; then
@@ -105,6 +144,7 @@ chroot_umount_all() {
                 log "warning: could not unmount $t"
         fi
     done
+    rm -f -- "$(owner_file)"
 }
 
 # Run a command inside the root with a clean environment.

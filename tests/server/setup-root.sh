@@ -20,6 +20,7 @@ done
 
 need_root
 OBS_ROOT=$(root_path)
+take_lock
 
 if [ "$force" = 0 ] && root_complete; then
     log "root $OBS_ROOT is complete, reusing it"
@@ -89,6 +90,9 @@ script=/usr/share/debootstrap/scripts/sid
 
 # Never delete anything while something is mounted inside the old root.
 chroot_umount_all
+if [ -n "$(root_users)" ]; then
+    die "refusing to rebuild $OBS_ROOT: processes run inside it: $(root_users | tr '\n' ' ')"
+fi
 if [ -n "$(mounts_below "$OBS_ROOT")" ]; then
     die "refusing to rebuild $OBS_ROOT: still mounted: $(mounts_below "$OBS_ROOT" | tr '\n' ' ')"
 fi

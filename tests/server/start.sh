@@ -43,7 +43,17 @@ all_running() {
     for p in "$OBS_STRICT_HTTP" "$OBS_STRICT_HTTPS" "$OBS_LAX_HTTP" "$OBS_LAX_HTTPS"; do
         port_open "$p" || return 1
     done
-    [ -f "$OBS_RUN/state/ready" ]
+    # Same root and ports as this call asks for?  (A cluster started by an
+    # older version of this script has no config file.)
+    [ -f "$OBS_RUN/state/ready" ] || return 1
+    [ ! -f "$OBS_RUN/state/config" ] ||
+        [ "$(cat "$OBS_RUN/state/config")" = "$(config_id)" ]
+}
+
+# What identifies the cluster a call asks for.
+config_id() {
+    printf '%s %s %s %s %s %s\n' "$OBS_ROOT" "$OBS_MON_PORT" \
+        "$OBS_STRICT_HTTP" "$OBS_STRICT_HTTPS" "$OBS_LAX_HTTP" "$OBS_LAX_HTTPS"
 }
 
 if root_complete && all_running; then
@@ -88,6 +98,7 @@ on_exit() {
 }
 trap on_exit EXIT
 
+claim_root
 chroot_mount proc /proc
 chroot_mount bind /dev /dev
 chroot_mount sysfs /sys
@@ -295,6 +306,7 @@ in_root timeout 60 radosgw-admin -c "$CONF" user create \
     --max-buckets 10000 > "$state/log/user-create.out" 2>&1 ||
     die "radosgw-admin user create failed"
 
+config_id > "$state/config"
 date +%s > "$state/ready"
 failed=0
 log "ready in $(($(date +%s) - t_start)) s"
