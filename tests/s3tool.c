@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cred.h"
 #include "crypto.h"
@@ -22,6 +26,9 @@
 #include "s3.h"
 
 #define MIB (1024u * 1024u)
+
+/* read_file() mapped the input rather than reading it into memory. */
+static bool mapped;
 
 struct tool {
 	struct s3_cfg cfg;
@@ -88,24 +95,44 @@ static void print_key(const struct tool *t, const char *tag, const char *key)
 	free(h);
 }
 
+/* Map (or, for "-", read) a whole file. Release with free_file(). */
 static int read_file(const char *path, char **data, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	struct buf b;
-	char chunk[65536];
-	size_t n;
-	int rc = 0;
-	if (!f)
+	struct stat stt;
+	if (strcmp(path, "-") == 0) {
+		struct buf b;
+		char chunk[65536];
+		size_t n;
+		int rc = 0;
+		buf_init(&b, (size_t)8 * 1024 * MIB);
+		while (!rc && (n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			rc = buf_add(&b, chunk, n);
+		if (rc)
+			return rc;
+		*data = buf_detach(&b, len);
+		return *data ? 0 : -ENOMEM;
+	}
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &stt)) {
+		if (fd >= 0)
+			close(fd);
 		return -errno;
-	buf_init(&b, (size_t)8 * 1024 * MIB);
-	while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = buf_add(&b, chunk, n);
-	if (f != stdin)
-		fclose(f);
-	if (rc)
-		return rc;
-	*data = buf_detach(&b, len);
-	return *data ? 0 : -ENOMEM;
+	}
+	*len = (size_t)stt.st_size;
+	*data = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+	close(fd);
+	if (*len && *data == MAP_FAILED)
+		return -errno;
+	mapped = true;
+	return 0;
+}
+
+static void free_file(char *data, size_t len)
+{
+	if (mapped && data)
+		munmap(data, len);
+	else
+		free(data);
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -301,7 +328,7 @@ static int op_bput(struct tool *t, const char *key, const char *file)
 		report("bput", j.len, now_s() - t0);
 	free(id);
 	free(j.parts);
-	free(j.data);
+	free_file(j.data, j.len);
 	return rc ? fail(rc, &st) : 0;
 }
 
@@ -340,7 +367,7 @@ static int op_sput(struct tool *t, const char *key, const char *file)
 	rc = s3_put_object(t->ctx, key, data, len, NULL, t->have_sse ? &t->sse : NULL, NULL, &st);
 	if (!rc)
 		report("sput", len, now_s() - t0);
-	free(data);
+	free_file(data, len);
 	return rc ? fail(rc, &st) : 0;
 }
 
@@ -400,7 +427,7 @@ static int op_put(struct tool *t, char **a)
 		return fail(rc, NULL);
 	rc = s3_put_object(t->ctx, a[0], data, len, t->have_meta ? &t->meta : NULL,
 			   t->have_sse ? &t->sse : NULL, etag, &st);
-	free(data);
+	free_file(data, len);
 	if (rc)
 		return fail(rc, &st);
 	printf("etag %s\n", etag);
@@ -464,7 +491,7 @@ static int op_mpu(struct tool *t, const char *op, char **a, int n)
 			return fail(rc, NULL);
 		rc = s3_upload_part(t->ctx, a[0], a[1], (int)strtol(a[2], NULL, 10), data, len, sse,
 				    &p, &st);
-		free(data);
+		free_file(data, len);
 		if (!rc)
 			printf("etag %s\n", p.etag);
 	} else if (!strcmp(op, "mpu-complete") && n >= 3) {
