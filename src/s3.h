@@ -60,6 +60,9 @@ struct s3_cfg {
 	const struct sse_cfg *sse;
 	/* Test hook: one curl resolve entry "HOST:PORT:ADDR", or NULL. */
 	const char *resolve;
+	/* Send "Expect: 100-continue" on uploads (default off: one round trip
+	 * less per PUT; S3 answers errors after the body anyway). */
+	bool expect_continue;
 };
 
 /* Fill @cfg with the defaults (everything else zero/NULL). */

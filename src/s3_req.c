@@ -211,6 +211,7 @@ int s3_ctx_new(const struct s3_cfg *cfg, struct s3_ctx **out)
 		.connect_timeout_s = cfg->timeout_s,
 		.low_speed_time_s = cfg->timeout_s,
 		.resolve = cfg->resolve,
+		.expect_continue = cfg->expect_continue,
 	};
 	c->pool = http_pool_new(&pc);
 	if (!c->pool) {

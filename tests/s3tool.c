@@ -63,7 +63,7 @@ static void usage(void)
 		"  mpu-complete KEY ID N:ETAG... | mpu-abort KEY ID | mpu-list [PREFIX]\n"
 		"  copy SRC DST | part-copy KEY ID N SRC OFF LEN | head-bucket\n"
 		"  bput KEY FILE (parallel multipart) | bget KEY OUT (parallel ranges)\n"
-		"  sput KEY FILE (one PUT) | sget KEY OUT (one GET)\n");
+		"  sput KEY FILE (one PUT) | sget KEY OUT (one GET) | nput KEY FILE N\n");
 }
 
 /* "hex:6162" -> "ab"; otherwise a copy. Caller frees. */
@@ -371,6 +371,31 @@ static int op_sput(struct tool *t, const char *key, const char *file)
 	return rc ? fail(rc, &st) : 0;
 }
 
+/* N sequential PUTs of one file to KEY-0 .. KEY-(N-1): request rate. */
+static int op_nput(struct tool *t, const char *key, const char *file, const char *count)
+{
+	char *data;
+	size_t len;
+	struct s3_status st;
+	long n = strtol(count, NULL, 10);
+	int rc = read_file(file, &data, &len);
+	if (rc)
+		return fail(rc, NULL);
+	double t0 = now_s();
+	for (long i = 0; !rc && i < n; i++) {
+		char k[1100];
+		snprintf(k, sizeof(k), "%s-%ld", key, i);
+		rc = s3_put_object(t->ctx, k, data, len, NULL, t->have_sse ? &t->sse : NULL, NULL,
+				   &st);
+	}
+	double dt = now_s() - t0;
+	if (!rc)
+		fprintf(stderr, "nput %ld x %zu bytes in %.3f s: %.1f PUT/s, %.2f ms each\n", n,
+			len, dt, n / dt, dt * 1000 / n);
+	free_file(data, len);
+	return rc ? fail(rc, &st) : 0;
+}
+
 static int op_sget(struct tool *t, const char *key, const char *out)
 {
 	t->part_size = SIZE_MAX / 2;
@@ -588,6 +613,8 @@ static int dispatch(struct tool *t, const char *op, char **a, int n)
 		return op_sput(t, a[0], a[1]);
 	if (!strcmp(op, "sget"))
 		return op_sget(t, a[0], a[1]);
+	if (!strcmp(op, "nput") && n >= 3)
+		return op_nput(t, a[0], a[1], a[2]);
 	usage();
 	return 2;
 }
@@ -640,6 +667,7 @@ enum {
 	O_THREADS,
 	O_PART,
 	O_DEBUG,
+	O_EXPECT,
 };
 
 static const struct option long_opts[] = {
@@ -665,6 +693,7 @@ static const struct option long_opts[] = {
 	{ "threads", required_argument, NULL, O_THREADS },
 	{ "part-size", required_argument, NULL, O_PART },
 	{ "debug", no_argument, NULL, O_DEBUG },
+	{ "expect", no_argument, NULL, O_EXPECT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -739,6 +768,9 @@ static int parse_opt(struct tool *t, int o, const char *v, bool *debug)
 		break;
 	case O_DEBUG:
 		*debug = true;
+		break;
+	case O_EXPECT:
+		c->expect_continue = true;
 		break;
 	default:
 		return -EINVAL;
