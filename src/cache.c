@@ -443,30 +443,88 @@ static void forget_locked(struct cache *c, const char *path)
 		drop_dir_locked(c, n);
 }
 
-static void forget_parent_locked(struct cache *c, const char *path)
+/* FNV-1a of the first @n bytes of @s; equals hash_str() of that prefix. */
+static uint32_t hash_strn(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static struct node *map_find_n(struct map *m, const char *s, size_t n, uint32_t h)
+{
+	for (struct node *x = m->buckets[h & (m->nbuckets - 1)]; x; x = x->hnext) {
+		if (x->hash == h && strncmp(x->path, s, n) == 0 && x->path[n] == '\0')
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * The live listing of the parent of @path (NULL if none) and the name of
+ * @path in it. Marks the parent changed: a listing fetched before this
+ * point is no longer accepted by cache_dir_put(). Locked.
+ */
+static struct dir_node *parent_locked(struct cache *c, const char *path, const char **name)
 {
 	size_t pl = parent_len(path);
-	char *parent;
+	uint32_t h;
+	struct node *n;
 
 	if (!pl)
-		return;
-	parent = strndup(path, pl);
-	if (parent) {
-		forget_locked(c, parent);
-		free(parent);
-	} else {
-		/* Cannot name it: forget every listing rather than risk a stale one. */
-		c->tree_gen = ++c->gen;
-		while (c->dirs.lru.next != &c->dirs.lru)
-			drop_dir_locked(c, c->dirs.lru.next);
+		return NULL;
+	*name = path + pl + (pl > 1 ? 1 : 0);
+	h = hash_strn(path, pl);
+	c->gen++;
+	c->stripe[h % N_STRIPES] = c->gen;
+	n = map_find_n(&c->dirs, path, pl, h);
+	if (n && n->expires <= now_ms(c)) {
+		drop_dir_locked(c, n);
+		n = NULL;
 	}
+	return (struct dir_node *)n;
+}
+
+/* Index of @name in the sorted listing @d, or -1 with *ins its place. */
+static long dirent_find(const struct dir_node *d, const char *name, size_t *ins)
+{
+	size_t lo = 0, hi = d->n_ents;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(d->ents[mid].name, name);
+		if (r == 0)
+			return (long)mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ins)
+		*ins = lo;
+	return -1;
+}
+
+/* The attributes of @path in its parent's listing are no longer known. */
+static void parent_stale_locked(struct cache *c, const char *path)
+{
+	const char *name = NULL;
+	struct dir_node *d = parent_locked(c, path, &name);
+	long i = d ? dirent_find(d, name, NULL) : -1;
+
+	if (i >= 0)
+		d->ents[i].has_stat = false;
 }
 
 void cache_invalidate(struct cache *c, const char *path)
 {
 	pthread_mutex_lock(&c->lock);
 	forget_locked(c, path);
-	forget_parent_locked(c, path);
+	parent_stale_locked(c, path);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -493,8 +551,89 @@ void cache_invalidate_tree(struct cache *c, const char *path)
 		if (in_tree(n->path, path, tl))
 			drop_dir_locked(c, n);
 	}
-	forget_parent_locked(c, path);
+	parent_stale_locked(c, path);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Add @name (type @type) to listing @d at @at, or drop @d over budget. Locked. */
+static void dirent_insert_locked(struct cache *c, struct dir_node *d, size_t at, const char *name,
+				 mode_t type)
+{
+	struct cache_dirent *v = NULL;
+	char *n = NULL;
+
+	if (c->n_dirents < c->cfg.max_dirents) {
+		v = realloc(d->ents, (d->n_ents + 1) * sizeof(*v));
+		n = strdup(name);
+	}
+	if (v)
+		d->ents = v;
+	if (!v || !n) {
+		/* Cannot keep the listing exact: forget it. */
+		free(n);
+		drop_dir_locked(c, &d->node);
+		return;
+	}
+	memmove(&v[at + 1], &v[at], (d->n_ents - at) * sizeof(*v));
+	memset(&v[at], 0, sizeof(*v));
+	v[at].name = n;
+	v[at].st.st_mode = type;
+	d->n_ents++;
+	c->n_dirents++;
+}
+
+void cache_dir_note(struct cache *c, const char *path, mode_t type)
+{
+	const char *name = NULL;
+	struct dir_node *d;
+	size_t at = 0;
+	long i;
+
+	pthread_mutex_lock(&c->lock);
+	d = parent_locked(c, path, &name);
+	i = d ? dirent_find(d, name, &at) : -1;
+	if (d && type && i < 0) {
+		dirent_insert_locked(c, d, at, name, type & S_IFMT);
+	} else if (d && type) {
+		d->ents[i].st.st_mode = type & S_IFMT;
+		d->ents[i].has_stat = false;
+	} else if (d && i >= 0) {
+		free(d->ents[i].name);
+		memmove(&d->ents[i], &d->ents[i + 1],
+			(d->n_ents - (size_t)i - 1) * sizeof(d->ents[0]));
+		d->n_ents--;
+		c->n_dirents--;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name, mode_t *type)
+{
+	uint32_t h = hash_str(dir);
+	enum cache_hit hit = CACHE_MISS;
+	struct node *n;
+	long i;
+
+	pthread_mutex_lock(&c->lock);
+	n = map_find(&c->dirs, dir, h);
+	if (n && n->expires <= now_ms(c)) {
+		drop_dir_locked(c, n);
+		n = NULL;
+	}
+	if (n) {
+		i = dirent_find((struct dir_node *)n, name, NULL);
+		hit = i < 0 ? CACHE_NEGATIVE : CACHE_HIT;
+		if (i >= 0 && type)
+			*type = ((struct dir_node *)n)->ents[i].st.st_mode & S_IFMT;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static int dirent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cache_dirent *)a)->name,
+		      ((const struct cache_dirent *)b)->name);
 }
 
 static struct cache_dirent *dirents_dup(const struct cache_dirent *src, size_t n)
@@ -536,6 +675,9 @@ void cache_dir_put(struct cache *c, const char *path, uint64_t token,
 	}
 	d->n_ents = n;
 	d->node.hash = h;
+	/* Sorted, for lookups by name. */
+	if (n > 1)
+		qsort(d->ents, n, sizeof(*d->ents), dirent_cmp);
 	pthread_mutex_lock(&c->lock);
 	if (is_stale_locked(c, h, token)) {
 		c->stats.dropped++;

@@ -98,13 +98,29 @@ void cache_put_negative(struct cache *c, const char *path, uint64_t token);
 void cache_set_page_etag(struct cache *c, const char *path, const char *etag);
 
 /*
- * Forget @path: its attributes (or negative entry), its own listing, and
- * the listing of its parent directory. Call after every change we make.
+ * Forget @path: its attributes (or negative entry) and its own listing;
+ * in its parent's listing the entry stays but its attributes are marked
+ * unknown. A listing of the parent fetched before the call is no longer
+ * accepted. Call after every change we make.
  */
 void cache_invalidate(struct cache *c, const char *path);
 
 /* Forget @path and everything below it (directory rename, rmdir). */
 void cache_invalidate_tree(struct cache *c, const char *path);
+
+/*
+ * Keep the cached listing of @path's parent (if any) exact after we
+ * created (@type: S_IFREG, S_IFDIR, S_IFLNK) or removed (@type 0) @path:
+ * the name is added (attributes unknown) or dropped.
+ */
+void cache_dir_note(struct cache *c, const char *path, mode_t type);
+
+/*
+ * Is @name in the cached listing of directory @dir? CACHE_HIT (with its
+ * type in *type if not NULL), CACHE_NEGATIVE (a listing is cached and the
+ * name is not in it) or CACHE_MISS (no listing).
+ */
+enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name, mode_t *type);
 
 /* One entry of a cached listing. */
 struct cache_dirent {
@@ -113,7 +129,7 @@ struct cache_dirent {
 	bool has_stat;	/* attributes known with full metadata */
 };
 
-/* Remember the listing of directory @path (entries copied). */
+/* Remember the listing of directory @path (entries copied, then sorted by name). */
 void cache_dir_put(struct cache *c, const char *path, uint64_t token,
 		   const struct cache_dirent *ents, size_t n);
 

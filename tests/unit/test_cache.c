@@ -173,25 +173,102 @@ static void test_invalidate_parent_listing(void **state)
 	assert_string_equal(ents[1].name, "sub");
 	cache_dirents_free(ents, n);
 
+	/* Changing /d/f keeps the listing of /d but forgets f's attributes there. */
+	e[0].has_stat = true;
+	cache_dir_put(c, "/d", cache_token(c), e, 2);
 	cache_invalidate(c, "/d/f");
-	assert_false(cache_dir_get(c, "/d", &ents, &n));
+	assert_true(cache_dir_get(c, "/d", &ents, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(ents[0].name, "f");
+	assert_false(ents[0].has_stat);
+	cache_dirents_free(ents, n);
 	assert_int_equal(cache_get(c, "/d/f", &got, NULL), CACHE_MISS);
 	assert_true(cache_dir_get(c, "/", &ents, &n));
 	cache_dirents_free(ents, n);
 	assert_true(cache_dir_get(c, "/d/sub", &ents, &n));
 	cache_dirents_free(ents, n);
-
-	/* Top-level names have "/" as parent. */
-	cache_invalidate(c, "/d");
-	assert_false(cache_dir_get(c, "/", &ents, &n));
+	/* A listing of /d fetched before that change is refused. */
+	uint64_t t = cache_token(c);
+	cache_invalidate(c, "/d/f");
+	cache_dir_put(c, "/d", t, e, 1);
+	assert_true(cache_dir_get(c, "/d", &ents, &n));
+	assert_int_equal(n, 2);
+	cache_dirents_free(ents, n);
 
 	cache_dir_put(c, "/", cache_token(c), e, 2);
 	cache_invalidate_tree(c, "/d");
 	assert_false(cache_dir_get(c, "/d/sub", &ents, &n));
-	assert_false(cache_dir_get(c, "/", &ents, &n));
+	assert_false(cache_dir_get(c, "/d", &ents, &n));
+	assert_true(cache_dir_get(c, "/", &ents, &n));
+	cache_dirents_free(ents, n);
 	assert_int_equal(cache_get(c, "/d/sub/f", &got, NULL), CACHE_MISS);
 	/* "/dd" is not under "/d". */
 	assert_int_equal(cache_get(c, "/dd", &got, NULL), CACHE_HIT);
+	cache_free(c);
+}
+
+static void test_listing_notes(void **state)
+{
+	(void)state;
+	struct cache *c = new_cache(0, 0, 4);
+	struct cache_dirent e[2] = { { .name = (char *)"m" }, { .name = (char *)"b" } };
+	struct cache_dirent *ents;
+	size_t n;
+	mode_t type = 0;
+
+	e[0].st.st_mode = S_IFREG | 0644;
+	e[1].st.st_mode = S_IFDIR | 0755;
+	assert_int_equal(cache_dir_find(c, "/d", "m", &type), CACHE_MISS);
+	cache_dir_note(c, "/d/x", S_IFREG); /* no listing: nothing to keep */
+	assert_int_equal(cache_dir_find(c, "/d", "x", &type), CACHE_MISS);
+
+	/* Entries come back sorted; lookups by name. */
+	cache_dir_put(c, "/d", cache_token(c), e, 2);
+	assert_int_equal(cache_dir_find(c, "/d", "m", &type), CACHE_HIT);
+	assert_int_equal(type, S_IFREG);
+	assert_int_equal(cache_dir_find(c, "/d", "b", &type), CACHE_HIT);
+	assert_int_equal(type, S_IFDIR);
+	assert_int_equal(cache_dir_find(c, "/d", "zz", &type), CACHE_NEGATIVE);
+	assert_int_equal(cache_dir_find(c, "/d", "a", NULL), CACHE_NEGATIVE);
+
+	/* Our creations and removals keep it exact. */
+	cache_dir_note(c, "/d/c", S_IFLNK | 0777);
+	assert_int_equal(cache_dir_find(c, "/d", "c", &type), CACHE_HIT);
+	assert_int_equal(type, S_IFLNK);
+	cache_dir_note(c, "/d/m", 0);
+	assert_int_equal(cache_dir_find(c, "/d", "m", &type), CACHE_NEGATIVE);
+	cache_dir_note(c, "/d/b", S_IFREG); /* replaced by a file */
+	assert_int_equal(cache_dir_find(c, "/d", "b", &type), CACHE_HIT);
+	assert_int_equal(type, S_IFREG);
+	assert_true(cache_dir_get(c, "/d", &ents, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(ents[0].name, "b");
+	assert_string_equal(ents[1].name, "c");
+	assert_false(ents[0].has_stat);
+	cache_dirents_free(ents, n);
+
+	/* An empty listing (a new directory) answers every name. */
+	cache_dir_put(c, "/new", cache_token(c), NULL, 0);
+	assert_int_equal(cache_dir_find(c, "/new", "anything", NULL), CACHE_NEGATIVE);
+	cache_dir_note(c, "/new/f", S_IFREG);
+	assert_int_equal(cache_dir_find(c, "/new", "f", NULL), CACHE_HIT);
+	/* Top level: the parent is "/". */
+	cache_dir_put(c, "/", cache_token(c), NULL, 0);
+	cache_dir_note(c, "/top", S_IFDIR);
+	assert_int_equal(cache_dir_find(c, "/", "top", &type), CACHE_HIT);
+	assert_int_equal(type, S_IFDIR);
+
+	/* Over the entry budget the listing is dropped, never left inexact. */
+	cache_dir_note(c, "/new/g", S_IFREG);
+	struct cache_stats st;
+	cache_get_stats(c, &st);
+	assert_true(st.n_dirents <= 4);
+	assert_int_equal(cache_dir_find(c, "/new", "f", NULL), CACHE_MISS);
+	assert_int_equal(cache_dir_find(c, "/new", "g", NULL) == CACHE_NEGATIVE, 0);
+
+	/* Listings expire, and so do their answers. */
+	fake_now += 500;
+	assert_int_equal(cache_dir_find(c, "/d", "zz", NULL), CACHE_MISS);
 	cache_free(c);
 }
 
@@ -351,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_info_copy),
 		cmocka_unit_test(test_stale_reply_dropped),
 		cmocka_unit_test(test_invalidate_parent_listing),
+		cmocka_unit_test(test_listing_notes),
 		cmocka_unit_test(test_lru_bounds),
 		cmocka_unit_test(test_weak_and_page_etag),
 		cmocka_unit_test(test_threads),

@@ -1,0 +1,742 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The directory side of the filesystem: listings (with attributes fetched
+ * in parallel), mkdir, rmdir and rename, which S3 can only do by copying
+ * every object and deleting the originals. Files, metadata changes and
+ * the operations table are in fs_ops.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse.h>
+
+#include "cache.h"
+#include "fh.h"
+#include "fs_ops_i.h"
+#include "meta.h"
+
+#define LIST_PAGE 1000
+/* CopyObject copies at most 5 GiB; larger objects go by UploadPartCopy. */
+#define COPY_MAX ((uint64_t)5 << 30)
+#define COPY_PART_MIN ((uint64_t)512 << 20)
+#define MPU_MAX_PARTS 10000
+
+/* ---- running requests in parallel ------------------------------------ */
+
+struct par {
+	pthread_mutex_t lock;
+	size_t next, n;
+	int err;
+	int (*fn)(void *arg, size_t i);
+	void *arg;
+};
+
+static void *par_worker(void *p_)
+{
+	struct par *p = p_;
+
+	for (;;) {
+		size_t i;
+		int r;
+		pthread_mutex_lock(&p->lock);
+		if (p->next >= p->n || p->err) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		r = p->fn(p->arg, i);
+		if (r) {
+			pthread_mutex_lock(&p->lock);
+			if (!p->err)
+				p->err = r;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+}
+
+/*
+ * Call @fn(@arg, i) for i in [0, n) on up to @threads threads (the caller's
+ * included). Stops handing out work after the first error, which it returns.
+ */
+int fs_run_parallel(unsigned threads, size_t n, int (*fn)(void *arg, size_t i), void *arg)
+{
+	struct par p = { .n = n, .fn = fn, .arg = arg };
+	pthread_t th[64];
+	size_t started = 0;
+
+	if (threads > ARRAY_SIZE(th) + 1)
+		threads = ARRAY_SIZE(th) + 1;
+	pthread_mutex_init(&p.lock, NULL);
+	for (size_t i = 1; i < threads && i < n; i++) {
+		if (pthread_create(&th[started], NULL, par_worker, &p) != 0)
+			break;
+		started++;
+	}
+	par_worker(&p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p.lock);
+	return p.err;
+}
+
+/* ---- directories ----------------------------------------------------- */
+
+struct dent {
+	char *name;
+	char *key; /* the object ("name" or "name/") to HEAD, owned */
+	struct stat st;
+	char etag[STORE_ETAG_MAX];
+	bool is_prefix;
+	bool has_stat;
+	bool gone; /* deleted since the listing */
+};
+
+struct dlist {
+	struct dent *v;
+	size_t n, cap;
+};
+
+static void dlist_release(struct dlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].key);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static struct dent *dlist_add(struct dlist *l, const char *name, size_t nlen, const char *key)
+{
+	struct dent *d;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct dent *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	d = &l->v[l->n];
+	memset(d, 0, sizeof(*d));
+	d->name = strndup(name, nlen);
+	d->key = strdup(key);
+	if (!d->name || !d->key) {
+		free(d->name);
+		free(d->key);
+		return NULL;
+	}
+	l->n++;
+	return d;
+}
+
+static int dent_cmp(const void *a_, const void *b_)
+{
+	const struct dent *a = a_, *b = b_;
+	int r = strcmp(a->name, b->name);
+
+	/* Same name: the object first; the common prefix is dropped. */
+	return r ? r : (int)a->is_prefix - (int)b->is_prefix;
+}
+
+/* Add one listing page's entries below @dkey (of length @dl) to @l. */
+static int add_page(struct fs_ctx *c, const struct store_page *p, const char *dkey, size_t dl,
+		    struct dlist *l)
+{
+	for (size_t i = 0; i < p->n_objects; i++) {
+		const struct store_entry *e = &p->objects[i];
+		const char *name = e->key + dl;
+		struct dent *d;
+		if (strncmp(e->key, dkey, dl) != 0 || !*name || strchr(name, '/'))
+			continue; /* the marker itself, or a key we cannot name */
+		d = dlist_add(l, name, strlen(name), e->key);
+		if (!d)
+			return -ENOMEM;
+		meta_entry_to_stat(&c->mc, e, &d->st);
+		snprintf(d->etag, sizeof(d->etag), "%s", e->etag);
+	}
+	for (size_t i = 0; i < p->n_prefixes; i++) {
+		const char *pre = p->prefixes[i];
+		size_t n = strlen(pre);
+		struct dent *d;
+		if (strncmp(pre, dkey, dl) != 0 || n <= dl + 1)
+			continue; /* "dir//": an empty name */
+		d = dlist_add(l, pre + dl, n - dl - 1, pre);
+		if (!d)
+			return -ENOMEM;
+		d->is_prefix = true;
+		meta_dir_stat(&c->mc, c->mount_time, &d->st);
+	}
+	return 0;
+}
+
+struct head_job {
+	struct fs_ctx *c;
+	struct dlist *l;
+	const char *dir; /* directory path */
+	uint64_t token;
+};
+
+static int child_path(const char *dir, const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", fs_is_root(dir) ? "" : dir, name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Attributes of entry @i: HEAD of the object or directory marker. */
+static int head_one(void *arg, size_t i)
+{
+	struct head_job *j = arg;
+	struct fs_ctx *c = j->c;
+	struct dent *d = &j->l->v[i];
+	char path[FS_KEYBUF + 2];
+	struct store_info info;
+	struct cache_attr a;
+	int r;
+
+	if (d->has_stat || child_path(j->dir, d->name, path, sizeof(path)) != 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	r = c->st->ops->head(c->st, d->key, &info);
+	if (r == 0) {
+		fs_attr_from_info(c, d->key, &info, &a);
+		cache_put(c->cache, path, j->token, &a, &info);
+		d->st = a.st;
+		d->has_stat = true;
+	} else if (r == -ENOENT && d->is_prefix) {
+		/* No marker: an implicit directory, as listed. */
+		memset(&a, 0, sizeof(a));
+		a.st = d->st;
+		a.meta_known = true;
+		cache_put(c->cache, path, j->token, &a, NULL);
+		d->has_stat = true;
+	} else if (r == -ENOENT) {
+		d->gone = true;
+	}
+	store_info_release(&info);
+	/* Errors are not fatal here: getattr() asks again. */
+	return 0;
+}
+
+/* Use cached attributes where they match the listing. */
+static void dlist_from_cache(struct fs_ctx *c, const char *dir, struct dlist *l)
+{
+	char path[FS_KEYBUF + 2];
+	struct cache_attr a;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct dent *d = &l->v[i];
+		if (child_path(dir, d->name, path, sizeof(path)) != 0)
+			continue;
+		if (cache_get(c->cache, path, &a, NULL) != CACHE_HIT || !a.meta_known)
+			continue;
+		if (d->is_prefix ? S_ISDIR(a.st.st_mode) : strcmp(a.etag, d->etag) == 0) {
+			d->st = a.st;
+			d->has_stat = true;
+		}
+	}
+}
+
+/* List directory @path into @l (sorted, unique names, attributes filled). */
+static int list_dir(struct fs_ctx *c, const char *path, struct dlist *l)
+{
+	char dkey[FS_KEYBUF];
+	struct store_page page;
+	char *token = NULL;
+	uint64_t ctoken = cache_token(c->cache);
+	size_t dl, out = 0;
+	int r;
+
+	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
+	if (r)
+		return r;
+	dl = strlen(dkey);
+	do {
+		memset(&page, 0, sizeof(page));
+		r = c->st->ops->list(c->st, dkey, "/", token, LIST_PAGE, &page);
+		free(token);
+		token = NULL;
+		if (r)
+			return r;
+		r = add_page(c, &page, dkey, dl, l);
+		if (r == 0 && page.next_token) {
+			token = page.next_token;
+			page.next_token = NULL;
+		}
+		store_page_release(&page);
+	} while (r == 0 && token);
+	free(token);
+	if (r)
+		return r;
+	if (l->n)
+		qsort(l->v, l->n, sizeof(l->v[0]), dent_cmp);
+	for (size_t i = 0; i < l->n; i++) {
+		if (out && strcmp(l->v[out - 1].name, l->v[i].name) == 0) {
+			free(l->v[i].name);
+			free(l->v[i].key);
+			continue;
+		}
+		l->v[out++] = l->v[i];
+	}
+	l->n = out;
+
+	/*
+	 * Attributes: the listing gives size and LastModified, not mode, owner
+	 * or mtime. Ask for them in parallel now rather than one by one when
+	 * the kernel looks each name up, unless nothing would be cached.
+	 */
+	dlist_from_cache(c, path, l);
+	if (c->cfg->stat_ttl) {
+		struct head_job j = { .c = c, .l = l, .dir = path, .token = ctoken };
+		r = fs_run_parallel(c->cfg->parallel, l->n, head_one, &j);
+	}
+	return r;
+}
+
+/*
+ * Is the file of entry @e open here? Its size may be changing, so the
+ * kernel must not take (possibly older) attributes from the listing.
+ */
+static bool is_open(struct fs_ctx *c, const char *dir, const struct cache_dirent *e)
+{
+	char path[FS_KEYBUF + 2], key[FS_KEYBUF];
+	struct fh *fh;
+
+	if (!S_ISREG(e->st.st_mode) || !c->fh)
+		return false;
+	if (child_path(dir, e->name, path, sizeof(path)) != 0 ||
+	    fs_path_to_key(c, path, 0, key, sizeof(key)) != 0)
+		return true;
+	fh = fh_find(c->fh, key);
+	if (!fh)
+		return false;
+	(void)fh_release(fh);
+	return true;
+}
+
+/* Attributes of a listed entry we changed (or created) since the listing. */
+static void stat_from_cache(struct fs_ctx *c, const char *dir, struct cache_dirent *e)
+{
+	char path[FS_KEYBUF + 2];
+	struct cache_attr a;
+
+	if (child_path(dir, e->name, path, sizeof(path)) == 0 &&
+	    cache_get(c->cache, path, &a, NULL) == CACHE_HIT && a.meta_known &&
+	    (a.st.st_mode & S_IFMT) == (e->st.st_mode & S_IFMT)) {
+		e->st = a.st;
+		e->has_stat = true;
+	}
+}
+
+int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+	       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	struct cache_dirent *ents = NULL;
+	size_t n = 0;
+	struct dlist l = { 0 };
+	struct fs_obj o;
+	uint64_t token;
+	int r;
+
+	(void)off;
+	(void)fi;
+	if (!cache_dir_get(c->cache, path, &ents, &n)) {
+		r = fs_lookup(c, path, false, &o);
+		fs_obj_release(&o);
+		if (r)
+			return r;
+		if (!S_ISDIR(o.st.st_mode))
+			return -ENOTDIR;
+		token = cache_token(c->cache);
+		r = list_dir(c, path, &l);
+		if (r) {
+			dlist_release(&l);
+			return r;
+		}
+		ents = calloc(l.n ? l.n : 1, sizeof(*ents));
+		if (!ents) {
+			dlist_release(&l);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < l.n; i++) {
+			if (l.v[i].gone)
+				continue;
+			ents[n].name = l.v[i].name;
+			l.v[i].name = NULL;
+			ents[n].st = l.v[i].st;
+			ents[n].has_stat = l.v[i].has_stat;
+			n++;
+		}
+		dlist_release(&l);
+		cache_dir_put(c->cache, path, token, ents, n);
+	}
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	for (size_t i = 0; i < n; i++) {
+		enum fuse_fill_dir_flags ff = 0;
+		if (!ents[i].has_stat)
+			stat_from_cache(c, path, &ents[i]);
+		if (ents[i].has_stat && (flags & FUSE_READDIR_PLUS) && !is_open(c, path, &ents[i]))
+			ff = FUSE_FILL_DIR_PLUS;
+		if (filler(buf, ents[i].name, &ents[i].st, 0, ff))
+			break;
+	}
+	cache_dirents_free(ents, n);
+	return 0;
+}
+
+int fs_mkdir(const char *path, mode_t mode)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	struct fuse_context *fc = fuse_get_context();
+	char dkey[FS_KEYBUF];
+	struct store_info info;
+	struct cache_attr a;
+	struct timespec now;
+	int r;
+
+	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
+	if (r)
+		return r;
+	memset(&info, 0, sizeof(info));
+	fs_now(&now);
+	r = meta_init(&info.meta, S_IFDIR | (mode & 07777), fc->uid, fc->gid, &now);
+	if (r == 0)
+		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta);
+	cache_invalidate(c->cache, path);
+	if (r == 0) {
+		uint64_t token = cache_token(c->cache);
+		info.last_modified = now.tv_sec;
+		fs_attr_from_info(c, dkey, &info, &a);
+		a.etag[0] = '\0';
+		cache_put(c->cache, path, token, &a, &info);
+		/*
+		 * A new directory is empty (the kernel looked the name up and
+		 * found nothing): creates in it need not ask the server whether
+		 * their names exist, for dir_ttl.
+		 */
+		cache_dir_put(c->cache, path, token, NULL, 0);
+		cache_dir_note(c->cache, path, S_IFDIR);
+	}
+	store_info_release(&info);
+	return r;
+}
+
+int fs_rmdir(const char *path)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	char dkey[FS_KEYBUF];
+	struct store_page page;
+	struct fs_obj o;
+	int r;
+
+	if (fs_is_root(path))
+		return -EBUSY;
+	r = fs_lookup(c, path, false, &o);
+	fs_obj_release(&o);
+	if (r)
+		return r;
+	if (!S_ISDIR(o.st.st_mode))
+		return -ENOTDIR;
+	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
+	if (r)
+		return r;
+	memset(&page, 0, sizeof(page));
+	r = c->st->ops->list(c->st, dkey, NULL, NULL, 2, &page);
+	if (r)
+		return r;
+	for (size_t i = 0; i < page.n_objects; i++) {
+		if (strcmp(page.objects[i].key, dkey) != 0)
+			r = -ENOTEMPTY;
+	}
+	store_page_release(&page);
+	if (r)
+		return r;
+	r = c->st->ops->del(c->st, dkey);
+	cache_invalidate_tree(c->cache, path);
+	if (r == 0) {
+		cache_dir_note(c->cache, path, 0);
+		cache_put_negative(c->cache, path, cache_token(c->cache));
+	}
+	return r;
+}
+
+/* ---- rename ------------------------------------------------------------ */
+
+struct part_copy {
+	struct fs_ctx *c;
+	const char *src, *dst, *upload_id;
+	const struct store_enc *enc;
+	uint64_t size, part;
+	struct store_part *parts;
+};
+
+static int copy_part(void *arg, size_t i)
+{
+	struct part_copy *p = arg;
+	uint64_t off = (uint64_t)i * p->part;
+	uint64_t len = p->size - off < p->part ? p->size - off : p->part;
+
+	return p->c->st->ops->mpu_part_copy(p->c->st, p->dst, p->upload_id, (int)i + 1, p->src, off,
+					    len, p->enc, &p->parts[i]);
+}
+
+/* Copy a large object by parallel UploadPartCopy, keeping its metadata. */
+static int copy_multipart(struct fs_ctx *c, const char *src, const char *dst,
+			  const struct store_info *info)
+{
+	struct part_copy p = {
+		.c = c, .src = src, .dst = dst, .enc = &info->enc, .size = info->size
+	};
+	char *upload_id = NULL;
+	size_t n;
+	int r;
+
+	p.part = c->cfg->part_size > COPY_PART_MIN ? c->cfg->part_size : COPY_PART_MIN;
+	if (p.part < (info->size + MPU_MAX_PARTS - 1) / MPU_MAX_PARTS)
+		p.part = (info->size + MPU_MAX_PARTS - 1) / MPU_MAX_PARTS;
+	n = (size_t)((info->size + p.part - 1) / p.part);
+	p.parts = calloc(n, sizeof(*p.parts));
+	if (!p.parts)
+		return -ENOMEM;
+	r = c->st->ops->mpu_begin(c->st, dst, &info->meta, &upload_id);
+	if (r)
+		goto out;
+	p.upload_id = upload_id;
+	r = fs_run_parallel(c->cfg->parallel, n, copy_part, &p);
+	if (r == 0)
+		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n);
+	if (r)
+		(void)c->st->ops->mpu_abort(c->st, dst, upload_id);
+out:
+	free(upload_id);
+	free(p.parts);
+	return r;
+}
+
+/* Server-side copy of one object, any size, metadata kept. */
+static int copy_object(struct fs_ctx *c, const char *src, const char *dst,
+		       const struct store_info *info)
+{
+	if (info->size > COPY_MAX)
+		return copy_multipart(c, src, dst, info);
+	return c->st->ops->copy(c->st, src, dst, NULL, &info->enc);
+}
+
+/* Flush an open file of @key so that the copy takes its latest data. */
+static int flush_open(struct fs_ctx *c, const char *key)
+{
+	struct fh *fh = fh_find(c->fh, key);
+	int r = 0, r2;
+
+	if (!fh)
+		return 0;
+	r = fh_flush(fh);
+	r2 = fh_release(fh);
+	return r ? r : r2;
+}
+
+static int rename_file(struct fs_ctx *c, const char *from, const char *to)
+{
+	char fk[FS_KEYBUF], tk[FS_KEYBUF];
+	struct store_info info;
+	int r;
+
+	r = fs_path_to_key(c, from, 0, fk, sizeof(fk));
+	if (r == 0)
+		r = fs_path_to_key(c, to, 0, tk, sizeof(tk));
+	if (r == 0)
+		r = flush_open(c, fk);
+	if (r)
+		return r;
+	memset(&info, 0, sizeof(info));
+	r = c->st->ops->head(c->st, fk, &info);
+	if (r == 0)
+		r = copy_object(c, fk, tk, &info);
+	if (r == 0)
+		r = c->st->ops->del(c->st, fk);
+	if (r == 0) {
+		int r2 = fh_rename_key(c->fh, fk, tk);
+		if (r2 && r2 != -ENOENT)
+			r = r2;
+	}
+	store_info_release(&info);
+	return r;
+}
+
+struct tree_copy {
+	struct fs_ctx *c;
+	char **keys;
+	size_t n;
+	const char *fk, *tk; /* directory keys, with '/' */
+	size_t fl;
+};
+
+static int dst_key(const struct tree_copy *t, const char *k, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s%s", t->tk, k + t->fl);
+	return n < 0 || (size_t)n >= size || n > FS_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int tree_copy_one(void *arg, size_t i)
+{
+	struct tree_copy *t = arg;
+	char dk[FS_KEYBUF];
+	struct store_info info;
+	int r = dst_key(t, t->keys[i], dk, sizeof(dk));
+
+	if (r == 0)
+		r = flush_open(t->c, t->keys[i]);
+	if (r)
+		return r;
+	memset(&info, 0, sizeof(info));
+	r = t->c->st->ops->head(t->c->st, t->keys[i], &info);
+	if (r == 0)
+		r = copy_object(t->c, t->keys[i], dk, &info);
+	store_info_release(&info);
+	return r == -ENOENT ? 0 : r; /* deleted meanwhile */
+}
+
+static int tree_del_one(void *arg, size_t i)
+{
+	struct tree_copy *t = arg;
+	char dk[FS_KEYBUF];
+
+	/* Deepest first (the listing is reversed): a marker goes after its contents. */
+	int r = t->c->st->ops->del(t->c->st, t->keys[i]);
+	if (r == 0 && dst_key(t, t->keys[i], dk, sizeof(dk)) == 0) {
+		int r2 = fh_rename_key(t->c->fh, t->keys[i], dk);
+		if (r2 != -ENOENT)
+			r = r2;
+	}
+	return r;
+}
+
+static int key_cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* Every key under @dkey (no delimiter), all pages. */
+static int list_tree(struct fs_ctx *c, const char *dkey, char ***keys, size_t *n)
+{
+	struct store_page page;
+	char *token = NULL;
+	size_t cap = 0;
+	int r;
+
+	*keys = NULL;
+	*n = 0;
+	do {
+		memset(&page, 0, sizeof(page));
+		r = c->st->ops->list(c->st, dkey, NULL, token, LIST_PAGE, &page);
+		free(token);
+		token = NULL;
+		for (size_t i = 0; r == 0 && i < page.n_objects; i++) {
+			if (*n == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				char **v = realloc(*keys, nc * sizeof(*v));
+				if (!v) {
+					r = -ENOMEM;
+					break;
+				}
+				*keys = v;
+				cap = nc;
+			}
+			(*keys)[(*n)++] = page.objects[i].key;
+			page.objects[i].key = NULL;
+		}
+		if (r == 0) {
+			token = page.next_token;
+			page.next_token = NULL;
+		}
+		store_page_release(&page);
+	} while (r == 0 && token);
+	free(token);
+	return r;
+}
+
+static int rename_dir(struct fs_ctx *c, const char *from, const char *to)
+{
+	char fk[FS_KEYBUF], tk[FS_KEYBUF];
+	struct tree_copy t = { .c = c, .fk = fk, .tk = tk };
+	int r;
+
+	r = fs_path_to_key(c, from, 1, fk, sizeof(fk));
+	if (r == 0)
+		r = fs_path_to_key(c, to, 1, tk, sizeof(tk));
+	if (r)
+		return r;
+	if (strncmp(tk, fk, strlen(fk)) == 0)
+		return -EINVAL; /* into itself */
+	t.fl = strlen(fk);
+	r = list_tree(c, fk, &t.keys, &t.n);
+	if (r == 0 && t.n)
+		qsort(t.keys, t.n, sizeof(*t.keys), key_cmp_desc);
+	if (r == 0)
+		r = fs_run_parallel(c->cfg->parallel, t.n, tree_copy_one, &t);
+	/* Sources go only once every copy is done: a failure loses nothing. */
+	if (r == 0)
+		r = fs_run_parallel(c->cfg->parallel, t.n, tree_del_one, &t);
+	for (size_t i = 0; i < t.n; i++)
+		free(t.keys[i]);
+	free(t.keys);
+	return r;
+}
+
+int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	struct fs_obj src, dst;
+	int r, rd;
+
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL;
+	if (fs_is_root(from) || fs_is_root(to))
+		return -EBUSY;
+	r = fs_lookup(c, from, false, &src);
+	fs_obj_release(&src);
+	if (r)
+		return r;
+	rd = fs_lookup(c, to, false, &dst);
+	fs_obj_release(&dst);
+	if (rd && rd != -ENOENT)
+		return rd;
+	if (rd == 0 && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (S_ISDIR(src.st.st_mode)) {
+		if (rd == 0 && !S_ISDIR(dst.st.st_mode))
+			return -ENOTDIR;
+		if (rd == 0) {
+			/* Replacing a directory: only an empty one. */
+			r = fs_rmdir(to);
+			if (r)
+				return r;
+		}
+		r = rename_dir(c, from, to);
+		cache_invalidate_tree(c->cache, from);
+		cache_invalidate_tree(c->cache, to);
+	} else {
+		if (rd == 0 && S_ISDIR(dst.st.st_mode))
+			return -EISDIR;
+		r = rename_file(c, from, to);
+		cache_invalidate(c->cache, from);
+		cache_invalidate(c->cache, to);
+	}
+	if (r == 0) {
+		cache_dir_note(c->cache, from, 0);
+		cache_dir_note(c->cache, to, src.st.st_mode & S_IFMT);
+		cache_put_negative(c->cache, from, cache_token(c->cache));
+	}
+	return r;
+}

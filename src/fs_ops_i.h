@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Shared inside the fs_ops module only (fs_ops.c: files, metadata, the
+ * operations table; fs_dir.c: listings, mkdir, rmdir, rename): the
+ * filesystem state, path lookup and the parallel request runner.
+ */
+#ifndef obsmount_FS_OPS_I_H
+#define obsmount_FS_OPS_I_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <fuse.h>
+
+#include "cache.h"
+#include "fh.h"
+#include "fs_ops.h"
+#include "meta.h"
+#include "opt.h"
+#include "store.h"
+#include "util/compiler.h"
+
+#define FS_KEY_MAX 1024 /* longest key S3 accepts */
+#define FS_KEYBUF (FS_KEY_MAX + 2)
+
+/* The state of a mount; immutable but for the caches and the fh layer. */
+struct fs_ctx {
+	const struct mount_cfg *cfg;
+	struct store *st;
+	struct cache *cache; /* own lock */
+	struct fh_ctx *fh;   /* created by init(); own locks */
+	struct fh_cfg fhcfg;
+	struct meta_cfg mc;
+	time_t mount_time;
+	size_t prefix_len;
+};
+
+/* What a path is, as far as fs_lookup() found out. */
+struct fs_obj {
+	struct stat st;
+	struct store_info info; /* HEAD of the file or directory marker, if has_info */
+	bool has_info;
+	bool marker; /* a directory with its own "dir/" object */
+};
+
+/* The mount's state, inside a FUSE operation. */
+static inline struct fs_ctx *fs_ctx_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static inline bool fs_is_root(const char *path)
+{
+	return path[0] == '/' && path[1] == '\0';
+}
+
+static inline void fs_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/*
+ * Find out what @path is: an open file, a cached entry, an object, a
+ * directory marker or an implicit directory. @want_info: the caller needs
+ * the object's headers, so a cached stat without them is not enough.
+ * Fills @o (release with fs_obj_release() in every case). 0, -ENOENT or
+ * -errno. No lock held on return.
+ */
+int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj *o) MUST_CHECK;
+void fs_obj_release(struct fs_obj *o);
+
+/* Cache attributes of object @key from its HEAD @info (borrowed). */
+void fs_attr_from_info(struct fs_ctx *c, const char *key, const struct store_info *info,
+		       struct cache_attr *a);
+
+/*
+ * Call @fn(@arg, i) for i in [0, n) on up to @threads threads (the
+ * caller's included). Stops handing out work after the first error, which
+ * it returns.
+ */
+int fs_run_parallel(unsigned threads, size_t n, int (*fn)(void *arg, size_t i),
+		    void *arg) MUST_CHECK;
+
+/* fs_dir.c: the directory operations. */
+int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+	       struct fuse_file_info *fi, enum fuse_readdir_flags flags);
+int fs_mkdir(const char *path, mode_t mode);
+int fs_rmdir(const char *path);
+int fs_rename(const char *from, const char *to, unsigned int flags);
+
+#endif
