@@ -139,7 +139,11 @@ def mnt(request, rgw):
     m.start()
     yield m
     try:
+        at_exit = os.path.getsize(m.logpath)
         m.stop()
+        # Unmount and exit: leak reports and late errors land here.
+        bad = m.bad_lines(at_exit)
+        assert not bad, "daemon logged at exit:\n" + "\n".join(bad)
     finally:
         c.delete_bucket_recursive(bucket)
         shutil.rmtree(work, ignore_errors=True)
