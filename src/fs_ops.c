@@ -33,7 +33,9 @@
 /* One open() of a file. */
 struct fs_file {
 	struct fh *fh;
-	time_t mtime_set; /* second of the last mtime update by write() */
+	/* Second of the last mtime update by write(); writes on one handle
+	 * may run concurrently, hence atomic access. */
+	time_t mtime_set;
 };
 
 static struct fs_file *file_of(const struct fuse_file_info *fi)
@@ -421,7 +423,7 @@ static int touch_mtime(struct fs_file *f)
 	int r;
 
 	fs_now(&now);
-	if (f->mtime_set == now.tv_sec)
+	if (__atomic_load_n(&f->mtime_set, __ATOMIC_RELAXED) == now.tv_sec)
 		return 0;
 	r = fh_get_meta(f->fh, &m);
 	if (r)
@@ -433,7 +435,7 @@ static int touch_mtime(struct fs_file *f)
 		r = fh_set_meta(f->fh, &m);
 	store_meta_release(&m);
 	if (r == 0)
-		f->mtime_set = now.tv_sec;
+		__atomic_store_n(&f->mtime_set, now.tv_sec, __ATOMIC_RELAXED);
 	return r;
 }
 
