@@ -21,7 +21,7 @@
 #include "log.h"
 
 /* Transfer buffer sizes: large reads/writes cut syscalls and CPU per GiB. */
-#define DL_BUFFER_SIZE (512L * 1024L)
+#define DL_BUFFER_SIZE (64L * 1024L)
 #define UL_BUFFER_SIZE (1024L * 1024L)
 #define REQ_HEADER_MAX (64u * 1024u)
 
