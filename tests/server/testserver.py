@@ -9,6 +9,7 @@ objects behind the S3 objects, to check what really got stored.
 import os
 import shlex
 import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRED = (
@@ -45,8 +46,13 @@ def ensure_server(timeout=900):
                        universal_newlines=True)
     started = r.returncode != 0
     if started:
-        r = subprocess.run([start], check=True, stdout=subprocess.PIPE,
-                           timeout=timeout, universal_newlines=True)
+        r = subprocess.run([start], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout,
+                           universal_newlines=True)
+        sys.stderr.write(r.stderr)
+        if r.returncode != 0:
+            raise RuntimeError("start.sh failed (status %d):\n%s" % (
+                r.returncode, "\n".join(r.stderr.splitlines()[-40:])))
     env = parse_exports(r.stdout)
     missing = [n for n in REQUIRED if n not in env]
     if missing:
