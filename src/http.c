@@ -465,47 +465,52 @@ static CURLcode set_method(CURL *h, const struct http_request *req)
 	return c;
 }
 
+struct long_opt {
+	CURLoption opt;
+	long val;
+};
+
+static CURLcode set_longs(CURL *h, const struct long_opt *o, size_t n)
+{
+	CURLcode c = CURLE_OK;
+	for (size_t i = 0; i < n && !c; i++)
+		c = curl_easy_setopt(h, o[i].opt, o[i].val);
+	return c;
+}
+
 static CURLcode set_transport(CURL *h, const struct http_pool *p)
 {
+	const struct long_opt longs[] = {
+		{ CURLOPT_NOSIGNAL, 1L }, /* threads: no SIGALRM for timeouts */
+		{ CURLOPT_TCP_NODELAY, 1L },
+		{ CURLOPT_TCP_KEEPALIVE, 1L },
+		{ CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1 },
+		{ CURLOPT_MAXCONNECTS, (long)p->max_conns },
+		{ CURLOPT_CONNECTTIMEOUT, p->connect_timeout_s },
+		/* Stalls, not a total timeout: a big transfer may take long. */
+		{ CURLOPT_LOW_SPEED_TIME, p->low_speed_time_s },
+		{ CURLOPT_LOW_SPEED_LIMIT, p->low_speed_bps },
+		{ CURLOPT_SSL_VERIFYPEER, 1L },
+		{ CURLOPT_SSL_VERIFYHOST, 2L },
+		{ CURLOPT_BUFFERSIZE, DL_BUFFER_SIZE },
+#if LIBCURL_VERSION_NUM >= 0x073e00
+		{ CURLOPT_UPLOAD_BUFFERSIZE, UL_BUFFER_SIZE },
+#endif
+#if LIBCURL_VERSION_NUM < 0x075500
+		{ CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS) },
+#endif
+	};
 	CURLcode c = curl_easy_setopt(h, CURLOPT_SHARE, p->share);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS,
-				     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)p->max_conns);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, p->connect_timeout_s);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, p->low_speed_time_s);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, p->low_speed_bps);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+		c = set_longs(h, longs, ARRAY_SIZE(longs));
 	if (!c && p->ca_file)
 		c = curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
 	if (!c && p->resolve)
 		c = curl_easy_setopt(h, CURLOPT_RESOLVE, p->resolve);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_BUFFERSIZE, DL_BUFFER_SIZE);
-#if LIBCURL_VERSION_NUM >= 0x073e00
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, UL_BUFFER_SIZE);
-#endif
 	return c;
 }
 
@@ -536,40 +541,39 @@ static CURLcode set_callbacks(CURL *h, struct xfer *x, char *errbuf)
 	return c;
 }
 
+/* curl's codes that mean something other than -EIO (short bodies, bad
+ * chunking and odd replies all do). */
+static const struct {
+	CURLcode code;
+	int err;
+} curl_errs[] = {
+	{ CURLE_OK, 0 },
+	{ CURLE_OPERATION_TIMEDOUT, -ETIMEDOUT },
+	{ CURLE_COULDNT_CONNECT, -ECONNREFUSED },
+	{ CURLE_COULDNT_RESOLVE_HOST, -EHOSTUNREACH },
+	{ CURLE_SEND_ERROR, -ECONNRESET },
+	{ CURLE_RECV_ERROR, -ECONNRESET },
+	{ CURLE_GOT_NOTHING, -ECONNRESET },
+	{ CURLE_SEND_FAIL_REWIND, -ECONNRESET },
+	{ CURLE_OUT_OF_MEMORY, -ENOMEM },
+	{ CURLE_PEER_FAILED_VERIFICATION, -EPROTO },
+	{ CURLE_SSL_CONNECT_ERROR, -EPROTO },
+	{ CURLE_SSL_CERTPROBLEM, -EPROTO },
+	{ CURLE_SSL_CIPHER, -EPROTO },
+	{ CURLE_SSL_CACERT_BADFILE, -EPROTO },
+	{ CURLE_SSL_ENGINE_NOTFOUND, -EPROTO },
+	{ CURLE_SSL_ENGINE_SETFAILED, -EPROTO },
+	{ CURLE_USE_SSL_FAILED, -EPROTO },
+	{ CURLE_UNSUPPORTED_PROTOCOL, -EINVAL },
+	{ CURLE_URL_MALFORMAT, -EINVAL },
+};
+
 static int map_curl(CURLcode c)
 {
-	switch (c) {
-	case CURLE_OK:
-		return 0;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST:
-		return -EHOSTUNREACH;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_FAIL_REWIND:
-		return -ECONNRESET;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_USE_SSL_FAILED:
-		return -EPROTO;
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-		return -EINVAL;
-	default:
-		/* CURLE_PARTIAL_FILE (short body), bad chunking, weird replies. */
-		return -EIO;
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(curl_errs); i++)
+		if (curl_errs[i].code == c)
+			return curl_errs[i].err;
+	return -EIO;
 }
 
 static bool parse_u64(const char *s, const char *end, uint64_t *out)
