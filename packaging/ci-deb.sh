@@ -61,12 +61,14 @@ fi
 if [ -f "$top/man/obsmount.1" ]; then
 	if ! dpkg-deb -c "$deb" | grep '/usr/share/man/man1/obsmount\.1' >/dev/null; then
 		bad "man page: man/obsmount.1 exists but the package does not ship it"
+	elif ! ls /usr/share/man/man1/obsmount.1* >/dev/null 2>&1; then
+		ok "man page in the package (dpkg is set to skip man pages here)"
+	elif ! command -v man >/dev/null; then
+		ok "man page installed (no man command to look it up)"
 	elif page=$(man -w obsmount 2>/dev/null); then
 		ok "man page $page"
-	elif dpkg-query -L obsmount | grep '/man1/obsmount\.1' >/dev/null; then
-		bad "man -w obsmount finds no page"
 	else
-		ok "man page in the package (dpkg is set to skip man pages here)"
+		bad "man -w obsmount finds no page"
 	fi
 else
 	echo "ci-deb: note: no man/obsmount.1 in the tree, man page not checked"

@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ] || [ ! -e /dev/fuse ]; then
 	exit 77
 fi
 cd "$srcdir/tests"
-set -- server proxy integration
+set -- server proxy s3layer integration
 dirs=""
 for d in "$@"; do
 	[ -d "$d" ] && dirs="$dirs $d"

@@ -9,7 +9,8 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 need_root
-OBS_ROOT=$(root_path)
+OBS_ROOT=$(root_path)  # read by in_root (lib.sh)
+export OBS_ROOT
 take_lock
 [ -f "$OBS_RUN/state/ready" ] || die "server is not running (tests/server/start.sh)"
 in_root timeout 600 radosgw-admin -c "$OBS_IN_STATE/ceph.conf" \

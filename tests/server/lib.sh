@@ -1,5 +1,6 @@
 # Shared helpers for the RGW test server scripts.  Sourced, not executed.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (the variables here are read by the scripts that source this file)
 
 OBS_ROOT=${OBSMOUNT_RGW_ROOT:-/var/tmp/obsmount-rgw-root}
 OBS_RUN=${OBSMOUNT_RGW_RUN:-/var/tmp/obsmount-rgw-run}

@@ -21,7 +21,8 @@ for a in "$@"; do
 done
 
 need_root
-OBS_ROOT=$(root_path)
+OBS_ROOT=$(root_path)  # read by in_root (lib.sh)
+export OBS_ROOT
 [ -d "$OBS_RUN" ] || exit 0
 take_lock
 
