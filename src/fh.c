@@ -497,8 +497,10 @@ void fh_ctx_free(struct fh_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* Handles libfuse never released (shutdown with files open): after
+	 * fh_flush_all() they hold no unstored data, so this is only news. */
 	if (ctx->files)
-		log_msg(LOG_LVL_WARN, LOG_CAT_FH, "open files left at shutdown");
+		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "open files left at shutdown");
 	mpu_pool_free(ctx->pool);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
@@ -634,6 +636,47 @@ static void file_unref(struct fh_file *f)
 		pthread_cond_wait(&f->cond, &f->lock);
 	pthread_mutex_unlock(&f->lock);
 	file_free(f);
+}
+
+int fh_flush_all(struct fh_ctx *ctx, unsigned *n_dirty)
+{
+	struct fh_file **v = NULL;
+	size_t n = 0, i = 0;
+	unsigned dirty = 0;
+	int err = 0;
+
+	/* Take a reference on each file under the table lock, flush without it. */
+	pthread_mutex_lock(&ctx->lock);
+	for (struct fh_file *f = ctx->files; f; f = f->next)
+		n++;
+	if (n)
+		v = calloc(n, sizeof(*v));
+	for (struct fh_file *f = ctx->files; v && f; f = f->next) {
+		f->refs++;
+		v[i++] = f;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (n && !v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct fh_file *f = v[i];
+		int r;
+
+		pthread_mutex_lock(&f->lock);
+		dirty += f->dirty;
+		r = mpu_flush_locked(f);
+		if (r)
+			log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot store '%s' at shutdown: %s",
+				f->key, strerror(-r));
+		pthread_mutex_unlock(&f->lock);
+		if (r && !err)
+			err = r;
+		file_unref(f);
+	}
+	free(v);
+	if (n_dirty)
+		*n_dirty = dirty;
+	return err;
 }
 
 static int truncate_locked(struct fh_file *f, uint64_t size)

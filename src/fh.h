@@ -52,8 +52,21 @@ struct fh;
 
 /* Create the context. Takes nothing; @st and @cfg must outlive it. 0 or -errno. */
 int fh_ctx_new(const struct fh_cfg *cfg, struct store *st, struct fh_ctx **out) MUST_CHECK;
-/* Free the context; all handles must be released. NULL-safe. */
+/*
+ * Free the context. Handles still open (libfuse does not release them when
+ * it exits with files open) are left alone: call fh_flush_all() first so
+ * they hold no unstored data. NULL-safe.
+ */
 void fh_ctx_free(struct fh_ctx *ctx);
+
+/*
+ * Store the dirty data of every open file, waiting for each upload; for
+ * shutdown. *n_dirty (optional) gets the number of files that were dirty.
+ * Returns 0, or the first error (each failure is logged once, at ERR);
+ * failed files keep their data and error as after fh_flush(). Takes each
+ * file's lock in turn, the table lock only to collect the files.
+ */
+int fh_flush_all(struct fh_ctx *ctx, unsigned *n_dirty) MUST_CHECK;
 
 /*
  * Open @key. @info: what HEAD said of an existing object, or NULL for a new

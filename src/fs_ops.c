@@ -926,7 +926,18 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void fs_destroy(void *data)
 {
 	struct fs_ctx *c = data;
+	unsigned n = 0;
 
+	/*
+	 * When the loop ends with files open (SIGTERM, SIGINT, umount -f)
+	 * libfuse never releases their handles: store what they hold now,
+	 * or it is lost.
+	 */
+	if (c->fh)
+		c->shutdown_err = fh_flush_all(c->fh, &n);
+	if (n && !c->shutdown_err)
+		log_msg(LOG_LVL_INFO, LOG_CAT_FUSE, "stored %u open file%s at shutdown", n,
+			n == 1 ? "" : "s");
 	fh_ctx_free(c->fh);
 	c->fh = NULL;
 }
@@ -1014,6 +1025,11 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->fhcfg.on_stored_arg = c;
 	*out = c;
 	return 0;
+}
+
+int fs_shutdown_error(const struct fs_ctx *c)
+{
+	return c ? c->shutdown_err : 0;
 }
 
 void fs_ctx_free(struct fs_ctx *c)

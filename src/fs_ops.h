@@ -31,6 +31,12 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 /* Free it; the filesystem must be unmounted (destroy() ran). NULL-safe. */
 void fs_ctx_free(struct fs_ctx *c);
 
+/*
+ * After destroy(): 0, or the error that kept the data of a file left open
+ * at shutdown from being stored (logged already). NULL-safe.
+ */
+int fs_shutdown_error(const struct fs_ctx *c) MUST_CHECK;
+
 /* The operations; their private_data (fuse_new's user_data) is the fs_ctx. */
 const struct fuse_operations *fs_operations(void);
 

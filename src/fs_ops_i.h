@@ -36,6 +36,7 @@ struct fs_ctx {
 	struct meta_cfg mc;
 	time_t mount_time;
 	size_t prefix_len;
+	int shutdown_err; /* set by destroy(): open files not stored */
 };
 
 /* What a path is, as far as fs_lookup() found out. */

