@@ -23,6 +23,7 @@
 #include <libxml/xmlversion.h>
 #include <openssl/opensslv.h>
 
+#include "check.h"
 #include "cred.h"
 #include "fs_ops.h"
 #include "http.h"
@@ -246,6 +247,17 @@ int main(int argc, char *argv[])
 			opt_print_help(stdout);
 			return 0;
 		}
+	}
+	if (check_take_flag(&argc, argv)) {
+		if (http_global_init() != 0) {
+			fail("cannot initialise libcurl");
+			return 1;
+		}
+		xmlInitParser();
+		rc = check_main(argc, argv, stdout);
+		xmlCleanupParser();
+		http_global_cleanup();
+		return rc;
 	}
 	memset(&m, 0, sizeof(m));
 	rc = parse(&args, &m);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "util/compiler.h"
 
@@ -74,6 +75,7 @@ struct s3_status {
 	char request_id[S3_REQUEST_ID_LEN]; /* <RequestId> (or x-amz-request-id), or "" */
 	bool retryable;			    /* the request may be retried (with backoff) */
 	int err; /* the negative errno this status maps to; 0 on success */
+	time_t date; /* the reply's Date header (any status), 0 if none or unparsable */
 };
 
 /* Empty @st (all zero: no status, no code, not retryable). */

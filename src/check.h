@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Check mode (obsmount --check): probe the options, credentials, keys,
+ * endpoint and bucket of a mount command line without mounting, and print
+ * one verdict per check with a fix for each failure. It mounts nothing; the
+ * only write is one probe object (deleted again) when encryption is set.
+ */
+#ifndef obsmount_CHECK_H
+#define obsmount_CHECK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/*
+ * Is "--check" among the *@argc entries of @argv (the caller's, argv[0]
+ * included)? If so, remove every occurrence (shifting the rest down and
+ * decrementing *@argc; argv[*argc] stays NULL) and return true.
+ */
+bool check_take_flag(int *argc, char **argv);
+
+/*
+ * Run every check for the mount command line @argc/@argv (borrowed, without
+ * "--check"; MOUNTPOINT may be left out) and print one line per check to
+ * @out: "ok: CHECK: ...", "warn: CHECK: ...; fix: ..." or
+ * "FAIL: CHECK: ...; fix: ...". Checks that depend on a failed one are not
+ * run. The request log goes to stderr. Secrets are never printed.
+ * libcurl and libxml2 must be initialised (single-threaded use).
+ * Returns the exit status: 0 when no check failed (warnings allowed), else 1.
+ */
+int check_main(int argc, char **argv, FILE *out);
+
+#endif
