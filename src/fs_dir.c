@@ -410,7 +410,7 @@ int fs_mkdir(const char *path, mode_t mode)
 	fs_now(&now);
 	r = meta_init(&info.meta, S_IFDIR | (mode & 07777), fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta);
+		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta, &info.enc);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		uint64_t token = cache_token(c->cache);
@@ -507,13 +507,13 @@ static int copy_multipart(struct fs_ctx *c, const char *src, const char *dst,
 	p.parts = calloc(n, sizeof(*p.parts));
 	if (!p.parts)
 		return -ENOMEM;
-	r = c->st->ops->mpu_begin(c->st, dst, &info->meta, &upload_id);
+	r = c->st->ops->mpu_begin(c->st, dst, &info->meta, &info->enc, &upload_id);
 	if (r)
 		goto out;
 	p.upload_id = upload_id;
 	r = fs_run_parallel(c->cfg->parallel, n, copy_part, &p);
 	if (r == 0)
-		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n);
+		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n, &info->enc);
 	if (r)
 		(void)c->st->ops->mpu_abort(c->st, dst, upload_id);
 out:

@@ -637,7 +637,7 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	if (S_ISDIR(o.st.st_mode) && !o.marker) {
 		if (!o.info.meta.content_type)
 			o.info.meta.content_type = strdup(META_DIR_CONTENT_TYPE);
-		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta);
+		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta, &o.info.enc);
 	} else if (S_ISDIR(o.st.st_mode)) {
 		r = c->st->ops->copy(c->st, dkey, dkey, &o.info.meta, &o.info.enc);
 	} else if (!o.has_info) {
@@ -840,7 +840,7 @@ static int fs_symlink(const char *target, const char *path)
 	/* As s3fs: the target is the body, the mode says S_IFLNK. */
 	r = meta_init(&m, S_IFLNK | 0777, fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, target, strlen(target), &m);
+		r = c->st->ops->put(c->st, key, target, strlen(target), &m, NULL);
 	store_meta_release(&m);
 	cache_invalidate(c->cache, path);
 	if (r == 0)

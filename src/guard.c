@@ -21,11 +21,13 @@ enum ruleset {
 	RS_T1,	 /* table 1, SSE-C */
 	RS_T2,	 /* table 2, SSE-KMS */
 	RS_T12,	 /* unknown encryption: tables 1 and 2 intersected */
+	RS_T2R,	 /* keyless read of unknown encryption: table 2 */
 	RS_T3,	 /* table 3, CopyObject */
 	RS_T3U,	 /* table 3 with an unknown side */
 	RS_T4,	 /* table 4, UploadPartCopy */
 	RS_T4U,	 /* table 4 with an unknown side */
 	RS_KEY,	 /* key material only over HTTPS (ours, not the service's) */
+	RS_PREFER, /* upgrade policy: encrypted objects over HTTPS when we can */
 	RS_COUNT
 };
 
@@ -129,7 +131,11 @@ static const char *const rule_text[RS_COUNT][NEED_COUNT] = {
 	[RS_T4] = RULE_TEXTS("spec table 4 (UploadPartCopy)"),
 	[RS_T4U] = RULE_TEXTS(
 		"spec table 4 (UploadPartCopy, unknown encryption treated as SSE-C and SSE-KMS)"),
+	[RS_T2R] = RULE_TEXTS("spec table 2 (keyless read of an object of unknown encryption, "
+			      "looked up as SSE-KMS: an SSE-C object cannot be read without its key)"),
 	[RS_KEY] = RULE_TEXTS("SSE-C key material travels only over HTTPS"),
+	[RS_PREFER] = RULE_TEXTS("upgrade policy: requests about encrypted objects use HTTPS "
+				 "when an HTTPS endpoint exists"),
 };
 
 /* The result of the table lookup, before the key rule. */
@@ -186,6 +192,20 @@ static size_t expand(enum guard_enc e, enum guard_enc out[2])
 	return 1;
 }
 
+/* The sides of @r that select its rows (the other one counts as none). */
+static void sides_of(const struct guard_req *r, enum guard_enc *src, enum guard_enc *dst)
+{
+	*src = *dst = GUARD_ENC_NONE;
+	if (is_copy(r->op)) {
+		*src = normalize(r->src);
+		*dst = normalize(r->dst);
+	} else if (reads_source(r->op)) {
+		*src = normalize(r->src);
+	} else {
+		*dst = normalize(r->dst);
+	}
+}
+
 static void lookup(const struct guard_req *r, struct allowed *a)
 {
 	enum guard_enc src = GUARD_ENC_NONE, dst = GUARD_ENC_NONE;
@@ -201,16 +221,21 @@ static void lookup(const struct guard_req *r, struct allowed *a)
 			a->transports = a->sigs = 0;
 		return;
 	}
-	if (is_copy(r->op)) {
-		src = normalize(r->src);
-		dst = normalize(r->dst);
-	} else if (reads_source(r->op)) {
-		src = normalize(r->src);
-	} else {
-		dst = normalize(r->dst);
-	}
+	sides_of(r, &src, &dst);
 
 	size_t ns = expand(src, sv), nd = expand(dst, dv);
+	/*
+	 * A HEAD or GET without key material cannot read an SSE-C object (the
+	 * server refuses it and returns nothing), so an unknown source can
+	 * only be read as SSE-KMS: look it up in table 2 alone. This is what
+	 * lets a mount learn an object's encryption by HEAD where table 1
+	 * would otherwise forbid every keyless probe over plain HTTP.
+	 */
+	bool keyless_read = reads_source(r->op) && src == GUARD_ENC_UNKNOWN && !r->carries_key;
+	if (keyless_read) {
+		sv[0] = GUARD_ENC_KMS;
+		ns = 1;
+	}
 	for (size_t i = 0; i < ns; i++)
 		for (size_t j = 0; j < nd; j++)
 			lookup_one(r->op, sv[i], dv[j], a);
@@ -221,7 +246,7 @@ static void lookup(const struct guard_req *r, struct allowed *a)
 		else if (r->op == GUARD_OP_UPLOAD_PART_COPY)
 			a->rs = RS_T4U;
 		else
-			a->rs = RS_T12;
+			a->rs = keyless_read ? RS_T2R : RS_T12;
 	}
 }
 
@@ -249,6 +274,19 @@ void guard_allowed(const struct guard_req *r, unsigned *transports, unsigned *si
 	apply_key_rule(r, &a, &trs);
 	*transports = a.transports;
 	*sigs = a.sigs;
+}
+
+/* Is either side of @r encrypted with SSE-C or SSE-KMS, or unknown? */
+static bool involves_encryption(const struct guard_req *r)
+{
+	enum guard_enc src, dst;
+
+	if (r->carries_key)
+		return true;
+	if ((unsigned)r->op >= GUARD_OP_OTHER)
+		return false;
+	sides_of(r, &src, &dst);
+	return src != GUARD_ENC_NONE || dst != GUARD_ENC_NONE;
 }
 
 static int refuse(struct guard_decision *out, enum ruleset rs, enum need need)
@@ -298,6 +336,18 @@ int guard_decide(const struct guard_req *r, enum guard_policy pol, unsigned want
 		out->sig = GUARD_V4;
 		if (!out->rule)
 			out->rule = rule_text[a.rs][NEED_V4];
+	}
+	/*
+	 * Beyond the tables: under the upgrade policy a request about an
+	 * encrypted (or possibly encrypted) object takes HTTPS whenever there
+	 * is an HTTPS endpoint, even where a table allows HTTP. It is never
+	 * less safe, and servers such as Ceph refuse some of those requests
+	 * over HTTP (SSE-KMS HEAD and CompleteMultipartUpload).
+	 */
+	if (!strict && have_https && out->transport == GUARD_HTTP && involves_encryption(r)) {
+		out->transport = GUARD_HTTPS;
+		if (!out->rule)
+			out->rule = rule_text[RS_PREFER][NEED_HTTPS];
 	}
 	return 0;
 }

@@ -186,6 +186,16 @@ int s3_op_header(struct s3_op *op, const char *name, const char *value) MUST_CHE
  */
 int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st) MUST_CHECK;
 
+/* Counters of s3_perform() since s3_ctx_new(). */
+struct s3_stats {
+	unsigned long requests; /* sent, retries included */
+	unsigned long retries;
+	unsigned long errors; /* failed calls, a missing object (-ENOENT) excepted */
+};
+
+/* A snapshot of the counters (each read atomically, not all at once). */
+void s3_get_stats(struct s3_ctx *c, struct s3_stats *out);
+
 /*
  * Pieces of s3_perform(), exported for tests.
  *
@@ -294,6 +304,18 @@ int s3_upload_part_copy(struct s3_ctx *c, const char *key, const char *upload_id
 			const char *src, uint64_t off, uint64_t len, const struct sse_choice *sse,
 			const struct sse_choice *src_sse, const struct store_enc *src_known,
 			struct store_part *out, struct s3_status *st) MUST_CHECK;
+
+/*
+ * Is the encryption @got (borrowed) that the server reports for a write
+ * what @want (borrowed; NULL: none) asked for? SSE-C: same key MD5;
+ * SSE-KMS: aws:kms and, when @want names a key, that key (id or an ARN
+ * ending in it; a reply without a key id is accepted); SSE-S3: AES256 or
+ * aws:kms; none: anything (a bucket default may encrypt, never less).
+ * Every write and copy builder checks this on the reply (CompleteMultipart
+ * by a HEAD when its reply carries no encryption headers) and fails with
+ * -EIO when it does not hold.
+ */
+bool s3_enc_satisfies(const struct sse_choice *want, const struct store_enc *got);
 
 /* HEAD the bucket: 0, -ENOENT (no such bucket), -EACCES, ... */
 int s3_head_bucket(struct s3_ctx *c, struct s3_status *st) MUST_CHECK;

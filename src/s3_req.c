@@ -41,6 +41,7 @@ struct s3_ctx {
 	const char *region;
 	long clock_offset;	/* server minus local seconds; atomic */
 	unsigned long next_req; /* atomic */
+	struct s3_stats stats;	/* atomic */
 };
 
 static const char *const op_names[S3_OP_COUNT] = {
@@ -843,6 +844,9 @@ int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st_out)
 		rc = attempt(c, op, &s, &xfer);
 		if (rc)
 			break;
+		__atomic_add_fetch(&c->stats.requests, 1, __ATOMIC_RELAXED);
+		if (n)
+			__atomic_add_fetch(&c->stats.retries, 1, __ATOMIC_RELAXED);
 		n++;
 		evaluate(op, xfer, st);
 		if (!st->err)
@@ -867,8 +871,17 @@ int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st_out)
 	} else if (st->err) {
 		log_failure(op, &s, st, n);
 	}
+	if (st->err && st->err != -ENOENT)
+		__atomic_add_fetch(&c->stats.errors, 1, __ATOMIC_RELAXED);
 	buf_release(&s.query);
 	return st->err;
+}
+
+void s3_get_stats(struct s3_ctx *c, struct s3_stats *out)
+{
+	out->requests = __atomic_load_n(&c->stats.requests, __ATOMIC_RELAXED);
+	out->retries = __atomic_load_n(&c->stats.retries, __ATOMIC_RELAXED);
+	out->errors = __atomic_load_n(&c->stats.errors, __ATOMIC_RELAXED);
 }
 
 /* ---- reply parsing helpers ---------------------------------------------- */
@@ -988,6 +1001,104 @@ static int add_meta(struct s3_op *op, const struct store_meta *meta)
 	if (!rc && meta->content_type)
 		rc = s3_op_header(op, "Content-Type", meta->content_type);
 	return rc;
+}
+
+/* The request id the server gave @r, or "-". Borrowed from @r. */
+static const char *resp_request_id(const struct http_response *r)
+{
+	const char *id = http_response_header(r, "x-amz-request-id");
+	return id ? id : "-";
+}
+
+static const char *sse_mode_name(enum store_sse m)
+{
+	switch (m) {
+	case STORE_SSE_NONE:
+		return "none";
+	case STORE_SSE_C:
+		return "SSE-C";
+	case STORE_SSE_KMS:
+		return "SSE-KMS";
+	case STORE_SSE_S3:
+		return "SSE-S3";
+	default:
+		return "unknown";
+	}
+}
+
+/* Does the reported KMS key id @got name the wanted @want (an id or ARN)? */
+static bool kms_id_matches(const char *want, const char *got)
+{
+	size_t wl = strlen(want), gl = strlen(got);
+	if (strcmp(want, got) == 0)
+		return true;
+	/* AWS reports the key's ARN: ...:key/ID */
+	return gl > wl && strcmp(got + gl - wl, want) == 0 &&
+	       (got[gl - wl - 1] == '/' || got[gl - wl - 1] == ':');
+}
+
+/*
+ * Is the encryption @got that the server reports for a write what @want
+ * asked for? A plain write (want NULL or none) accepts anything: a bucket
+ * default may encrypt it, which is never less than asked.
+ */
+bool s3_enc_satisfies(const struct sse_choice *want, const struct store_enc *got)
+{
+	if (!want || want->mode == STORE_SSE_NONE)
+		return true;
+	switch (want->mode) {
+	case STORE_SSE_C:
+		return got->mode == STORE_SSE_C && want->key_md5_b64 &&
+		       strcmp(got->key_md5, want->key_md5_b64) == 0;
+	case STORE_SSE_KMS:
+		if (got->mode != STORE_SSE_KMS)
+			return false;
+		return !want->kms_key_id || !got->kms_key_id[0] ||
+		       kms_id_matches(want->kms_key_id, got->kms_key_id);
+	case STORE_SSE_S3:
+		return got->mode == STORE_SSE_S3 || got->mode == STORE_SSE_KMS;
+	default:
+		return false;
+	}
+}
+
+/*
+ * After a write or copy of @op: fail with -EIO (logged with the key and
+ * the request id @req_id) unless the encryption @got the server reports is
+ * what @want asked for.
+ */
+static int check_enc(const struct s3_op *op, const char *req_id, const struct store_enc *got,
+		     const struct sse_choice *want)
+{
+	char k[160];
+
+	if (s3_enc_satisfies(want, got))
+		return 0;
+	printable_key(op->key, k, sizeof(k));
+	log_msg(LOG_LVL_ERR, LOG_CAT_S3,
+		"op=%s key='%s' request-id=%s: the server reports encryption %s%s%s, not the %s%s%s "
+		"asked for; the operation failed",
+		s3_op_name(op->kind), k, req_id, sse_mode_name(got->mode),
+		got->kms_key_id[0] ? " key " : "", got->kms_key_id, sse_mode_name(want->mode),
+		want->kms_key_id ? " key " : "", want->kms_key_id ? want->kms_key_id : "");
+	return -EIO;
+}
+
+/* check_enc() on what reply @r reports. */
+static int check_stored_enc(const struct s3_op *op, const struct http_response *r,
+			    const struct sse_choice *want)
+{
+	struct store_enc got;
+
+	fill_enc(r, &got);
+	return check_enc(op, resp_request_id(r), &got, want);
+}
+
+/* Does @r report any server-side encryption header at all? */
+static bool reports_enc(const struct http_response *r)
+{
+	return http_response_header(r, "x-amz-server-side-encryption") ||
+	       http_response_header(r, "x-amz-server-side-encryption-customer-algorithm");
 }
 
 /* Encryption for the guard: known > the choice sent > unknown. */
@@ -1136,6 +1247,8 @@ int s3_put_object(struct s3_ctx *c, const char *key, const void *data, size_t le
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc)
+		rc = check_stored_enc(&op, &op.resp, sse);
+	if (!rc)
 		rc = copy_etag(&op.resp, etag, false);
 	s3_op_release(&op);
 	return rc;
@@ -1226,6 +1339,8 @@ int s3_create_mpu(struct s3_ctx *c, const char *key, const struct store_meta *me
 		rc = add_meta(&op, meta);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
+	if (!rc && reports_enc(&op.resp))
+		rc = check_stored_enc(&op, &op.resp, sse);
 	if (!rc)
 		rc = s3_xml_parse_initiate_mpu(op.resp.body.data, op.resp.body.len, upload_id);
 	s3_op_release(&op);
@@ -1246,6 +1361,8 @@ int s3_upload_part(struct s3_ctx *c, const char *key, const char *upload_id, int
 	int rc = add_mpu_query(&op, upload_id, number);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
+	if (!rc && (reports_enc(&op.resp) || (sse && sse->mode == STORE_SSE_C)))
+		rc = check_stored_enc(&op, &op.resp, sse);
 	if (!rc) {
 		out->number = number;
 		rc = copy_etag(&op.resp, out->etag, true);
@@ -1280,6 +1397,18 @@ int s3_complete_mpu(struct s3_ctx *c, const char *key, const char *upload_id,
 	if (!rc)
 		rc = s3_xml_parse_complete_mpu(op.resp.body.data, op.resp.body.len,
 					       etag ? etag : local, NULL);
+	if (!rc && reports_enc(&op.resp)) {
+		rc = check_stored_enc(&op, &op.resp, sse);
+	} else if (!rc && sse && sse->mode != STORE_SSE_NONE) {
+		/* No encryption headers on this reply: ask the object itself. */
+		struct store_info info;
+		struct store_enc want = { .mode = sse->mode };
+		memset(&info, 0, sizeof(info));
+		rc = s3_head_object(c, key, sse, &want, &info, NULL);
+		if (!rc)
+			rc = check_enc(&op, resp_request_id(&op.resp), &info.enc, sse);
+		store_info_release(&info);
+	}
 	s3_op_release(&op);
 	buf_release(&body);
 	return rc;
@@ -1347,6 +1476,8 @@ int s3_copy_object(struct s3_ctx *c, const char *src, const char *dst,
 		rc = s3_perform(c, &op, st);
 	if (!rc)
 		rc = s3_xml_parse_copy_result(op.resp.body.data, op.resp.body.len, &res, NULL);
+	if (!rc)
+		rc = check_stored_enc(&op, &op.resp, sse);
 	if (!rc && etag)
 		copy_str(etag, STORE_ETAG_MAX, res.etag);
 	s3_op_release(&op);
@@ -1375,6 +1506,8 @@ int s3_upload_part_copy(struct s3_ctx *c, const char *key, const char *upload_id
 		rc = s3_perform(c, &op, st);
 	if (!rc)
 		rc = s3_xml_parse_copy_result(op.resp.body.data, op.resp.body.len, &res, NULL);
+	if (!rc && (reports_enc(&op.resp) || (sse && sse->mode == STORE_SSE_C)))
+		rc = check_stored_enc(&op, &op.resp, sse);
 	if (!rc) {
 		out->number = number;
 		copy_str(out->etag, sizeof(out->etag), res.etag);

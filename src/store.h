@@ -111,27 +111,38 @@ struct store_ops {
 	 */
 	int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
 			 size_t *got, const struct store_enc *enc);
-	/* PUT a whole object from memory with @meta (may be NULL). */
+	/*
+	 * Writes (put, the mpu_* calls, copy) take a @floor: the encryption
+	 * of the object being replaced or copied (NULL or unknown: none). The
+	 * target never ends less encrypted than its floor: a mount without
+	 * encryption keeps an SSE-KMS or SSE-S3 object so encrypted. All the
+	 * calls of one multipart upload must pass the same floor.
+	 *
+	 * PUT a whole object from memory with @meta (may be NULL).
+	 */
 	int (*put)(struct store *s, const char *key, const void *data, size_t len,
-		   const struct store_meta *meta);
+		   const struct store_meta *meta, const struct store_enc *floor);
 	/* Start a multipart upload; *upload_id is owned by the caller (free()). */
 	int (*mpu_begin)(struct store *s, const char *key, const struct store_meta *meta,
-			 char **upload_id);
+			 const struct store_enc *floor, char **upload_id);
 	/* Upload one part from memory; fills @out (number and ETag). */
 	int (*mpu_part)(struct store *s, const char *key, const char *upload_id, int number,
-			const void *data, size_t len, struct store_part *out);
-	/* Copy [off, off+len) of @src as part @number of an upload into key. */
+			const void *data, size_t len, const struct store_enc *floor,
+			struct store_part *out);
+	/* Copy [off, off+len) of @src as part @number of an upload into key;
+	 * the upload's floor is @src_enc. */
 	int (*mpu_part_copy)(struct store *s, const char *key, const char *upload_id, int number,
 			     const char *src, uint64_t off, uint64_t len,
 			     const struct store_enc *src_enc, struct store_part *out);
 	/* Complete with @n parts in ascending order. */
 	int (*mpu_complete)(struct store *s, const char *key, const char *upload_id,
-			    const struct store_part *parts, size_t n);
+			    const struct store_part *parts, size_t n, const struct store_enc *floor);
 	int (*mpu_abort)(struct store *s, const char *key, const char *upload_id);
 	/*
 	 * Server-side copy src -> dst (one CopyObject, objects up to 5 GiB).
 	 * @meta NULL: keep the source's metadata (COPY); otherwise REPLACE
-	 * with @meta. @src_enc: the source's encryption if known.
+	 * with @meta. @src_enc: the source's encryption if known; it is also
+	 * the floor of the target.
 	 */
 	int (*copy)(struct store *s, const char *src, const char *dst,
 		    const struct store_meta *meta, const struct store_enc *src_enc);
@@ -143,6 +154,12 @@ struct store_ops {
 	 */
 	int (*list)(struct store *s, const char *prefix, const char *delimiter, const char *token,
 		    int max_keys, struct store_page *out);
+	/*
+	 * The encryption a successful write with @floor (may be NULL) leaves
+	 * on its target (the store checks the server's reply against it).
+	 * Optional: NULL means writes are unencrypted.
+	 */
+	void (*write_enc)(struct store *s, const struct store_enc *floor, struct store_enc *out);
 };
 
 /* A store: an ops table plus the implementation's private state. */
@@ -150,5 +167,14 @@ struct store {
 	const struct store_ops *ops;
 	void *priv;
 };
+
+/* @s's write encryption for @floor into *out (none without write_enc). */
+static inline void store_write_enc(struct store *s, const struct store_enc *floor,
+				   struct store_enc *out)
+{
+	*out = (struct store_enc){ .mode = STORE_SSE_NONE };
+	if (s->ops->write_enc)
+		s->ops->write_enc(s, floor, out);
+}
 
 #endif

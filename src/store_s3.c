@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "sse.h"
@@ -25,17 +26,31 @@ static const struct sse_cfg *sse_of(struct store *s)
 	return s3_ctx_cfg(ctx_of(s))->sse;
 }
 
-/* The target choice, or NULL for an unencrypted mount. */
-static int target(struct store *s, struct sse_choice *ch, const struct sse_choice **out)
+/*
+ * The target choice for a write replacing or copying an object encrypted
+ * as @floor (NULL or unknown: none), or NULL for a plain write. The
+ * mount's own setting wins; a mount without one keeps an SSE-KMS or
+ * SSE-S3 floor (its key id borrowed from @floor), so that no rename,
+ * metadata change or rewrite leaves an object less encrypted.
+ */
+static int target(struct store *s, const struct store_enc *floor, struct sse_choice *ch,
+		  const struct sse_choice **out)
 {
 	const struct sse_cfg *cfg = sse_of(s);
 	*out = NULL;
-	if (!cfg)
-		return 0;
-	int rc = sse_target_choice(cfg, ch);
-	if (!rc)
+	if (cfg && sse_cfg_mode(cfg) != STORE_SSE_NONE) {
+		int rc = sse_target_choice(cfg, ch);
+		if (!rc)
+			*out = ch;
+		return rc;
+	}
+	if (floor && (floor->mode == STORE_SSE_KMS || floor->mode == STORE_SSE_S3)) {
+		*ch = (struct sse_choice){ .mode = floor->mode };
+		if (floor->mode == STORE_SSE_KMS && floor->kms_key_id[0])
+			ch->kms_key_id = floor->kms_key_id;
 		*out = ch;
-	return rc;
+	}
+	return 0;
 }
 
 /* The key to present for a source of encryption @enc (NULL: unknown). */
@@ -81,34 +96,35 @@ static int op_get_range(struct store *s, const char *key, uint64_t off, size_t l
 }
 
 static int op_put(struct store *s, const char *key, const void *data, size_t len,
-		  const struct store_meta *meta)
+		  const struct store_meta *meta, const struct store_enc *floor)
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
-	int rc = target(s, &ch, &dst);
+	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
 		rc = s3_put_object(ctx_of(s), key, data, len, meta, dst, NULL, NULL);
 	return rc;
 }
 
 static int op_mpu_begin(struct store *s, const char *key, const struct store_meta *meta,
-			char **upload_id)
+			const struct store_enc *floor, char **upload_id)
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
 	*upload_id = NULL;
-	int rc = target(s, &ch, &dst);
+	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
 		rc = s3_create_mpu(ctx_of(s), key, meta, dst, upload_id, NULL);
 	return rc;
 }
 
 static int op_mpu_part(struct store *s, const char *key, const char *upload_id, int number,
-		       const void *data, size_t len, struct store_part *out)
+		       const void *data, size_t len, const struct store_enc *floor,
+		       struct store_part *out)
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
-	int rc = target(s, &ch, &dst);
+	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
 		rc = s3_upload_part(ctx_of(s), key, upload_id, number, data, len, dst, out, NULL);
 	return rc;
@@ -120,7 +136,7 @@ static int op_mpu_part_copy(struct store *s, const char *key, const char *upload
 {
 	struct sse_choice dch, sch;
 	const struct sse_choice *dst, *from;
-	int rc = target(s, &dch, &dst);
+	int rc = target(s, src_enc, &dch, &dst);
 	if (!rc)
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
@@ -130,11 +146,11 @@ static int op_mpu_part_copy(struct store *s, const char *key, const char *upload
 }
 
 static int op_mpu_complete(struct store *s, const char *key, const char *upload_id,
-			   const struct store_part *parts, size_t n)
+			   const struct store_part *parts, size_t n, const struct store_enc *floor)
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
-	int rc = target(s, &ch, &dst);
+	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
 		rc = s3_complete_mpu(ctx_of(s), key, upload_id, parts, n, dst, NULL, NULL);
 	return rc;
@@ -150,7 +166,7 @@ static int op_copy(struct store *s, const char *src, const char *dst, const stru
 {
 	struct sse_choice dch, sch;
 	const struct sse_choice *to, *from;
-	int rc = target(s, &dch, &to);
+	int rc = target(s, src_enc, &dch, &to);
 	if (!rc)
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
@@ -171,6 +187,22 @@ static int op_list(struct store *s, const char *prefix, const char *delimiter, c
 	return s3_list_objects_v2(ctx_of(s), prefix, delimiter, token, max_keys, out, NULL);
 }
 
+static void op_write_enc(struct store *s, const struct store_enc *floor, struct store_enc *out)
+{
+	struct sse_choice ch;
+	const struct sse_choice *dst;
+	struct store_enc fl = floor ? *floor : (struct store_enc){ .mode = STORE_SSE_NONE };
+
+	*out = (struct store_enc){ .mode = STORE_SSE_NONE };
+	if (target(s, &fl, &ch, &dst) || !dst)
+		return;
+	out->mode = dst->mode;
+	if (dst->key_md5_b64)
+		snprintf(out->key_md5, sizeof(out->key_md5), "%s", dst->key_md5_b64);
+	if (dst->kms_key_id)
+		snprintf(out->kms_key_id, sizeof(out->kms_key_id), "%s", dst->kms_key_id);
+}
+
 static const struct store_ops s3_store_ops = {
 	.head = op_head,
 	.get_range = op_get_range,
@@ -183,6 +215,7 @@ static const struct store_ops s3_store_ops = {
 	.copy = op_copy,
 	.del = op_del,
 	.list = op_list,
+	.write_enc = op_write_enc,
 };
 
 int store_s3_new(struct s3_ctx *ctx, struct store **out)

@@ -124,6 +124,7 @@ struct mpu {
 	unsigned inflight;
 	int err;   /* first failure of a part */
 	bool dead; /* content under it changed: abort, do not complete */
+	struct store_enc floor; /* the replaced object's encryption (store.h) */
 };
 
 struct part_job {
@@ -147,7 +148,8 @@ static void part_run(struct fh_job *j)
 	int err;
 
 	if (pj->data)
-		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len, &part);
+		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len,
+					&m->floor, &part);
 	else
 		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
 					     pj->len, &pj->enc, &part);
@@ -237,7 +239,8 @@ static int begin_locked(struct fh_file *f, const char *key, const struct store_m
 	m->psize = psize;
 	m->meta_gen = meta_gen;
 	m->next_number = 1;
-	err = st->ops->mpu_begin(st, key, meta, &m->id);
+	m->floor = f->enc;
+	err = st->ops->mpu_begin(st, key, meta, &m->floor, &m->id);
 	if (err) {
 		mpu_free(m);
 		return err;
@@ -388,8 +391,9 @@ static int put_locked(struct fh_file *f, const char *key, const struct store_met
 		return -ENOMEM;
 	err = fh_stg_pread(f, data, (size_t)size, 0);
 	if (!err) {
+		struct store_enc floor = f->enc;
 		pthread_mutex_unlock(&f->lock);
-		err = st->ops->put(st, key, data, (size_t)size, meta);
+		err = st->ops->put(st, key, data, (size_t)size, meta, &floor);
 		if (!err) {
 			crypto_md5(data, (size_t)size, md);
 			crypto_hex(md, sizeof(md), hex);
@@ -459,7 +463,7 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sto
 	if (!err) {
 		size_t n = (size_t)(m->next_number - 1);
 		pthread_mutex_unlock(&f->lock);
-		err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n);
+		err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor);
 		pthread_mutex_lock(&f->lock);
 		if (!err)
 			mpu_etag(m->parts, n, etag);
@@ -548,6 +552,9 @@ static void stored_locked(struct fh_file *f, uint64_t gen0, uint64_t size, const
 	}
 	f->has_base = true;
 	snprintf(f->etag, sizeof(f->etag), "%s", etag);
+	/* the store checked that the object is now so encrypted */
+	struct store_enc was = f->enc;
+	store_write_enc(f->ctx->st, &was, &f->enc);
 	f->err = 0;
 	f->ra_gen++;
 }

@@ -245,8 +245,9 @@ out:
 }
 
 static int m_put(struct store *s, const char *key, const void *data, size_t len,
-		 const struct store_meta *meta)
+		 const struct store_meta *meta, const struct store_enc *floor)
 {
+	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_PUT);
 
@@ -266,8 +267,9 @@ out:
 }
 
 static int m_mpu_begin(struct store *s, const char *key, const struct store_meta *meta,
-		       char **upload_id)
+		       const struct store_enc *floor, char **upload_id)
 {
+	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_MPU_BEGIN);
 	struct mupload *u = NULL;
@@ -372,8 +374,10 @@ static int part_store(struct mem *m, const char *key, const char *id, int number
 }
 
 static int m_mpu_part(struct store *s, const char *key, const char *upload_id, int number,
-		      const void *data, size_t len, struct store_part *out)
+		      const void *data, size_t len, const struct store_enc *floor,
+		      struct store_part *out)
 {
+	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_MPU_PART);
 
@@ -463,8 +467,9 @@ static int assemble(struct mupload *u, const struct store_part *parts, size_t n,
 }
 
 static int m_mpu_complete(struct store *s, const char *key, const char *upload_id,
-			  const struct store_part *parts, size_t n)
+			  const struct store_part *parts, size_t n, const struct store_enc *floor)
 {
+	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_MPU_COMPLETE);
 	struct mupload *u, **link = NULL;

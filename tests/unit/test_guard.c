@@ -285,7 +285,9 @@ static void model(enum guard_op op, enum guard_enc src, enum guard_enc dst, bool
 	} else if (op != GUARD_OP_OTHER) {
 		bool reads = op == GUARD_OP_HEAD_OBJECT || op == GUARD_OP_GET_OBJECT;
 		enum guard_enc e = reads ? src : dst;
-		if (e == GUARD_ENC_C || e == GUARD_ENC_UNKNOWN) {
+		/* a keyless read cannot read SSE-C: unknown is only KMS then */
+		bool only_kms = reads && e == GUARD_ENC_UNKNOWN && !key;
+		if (e == GUARD_ENC_C || (e == GUARD_ENC_UNKNOWN && !only_kms)) {
 			const struct trow *r = find_row(&expected, 1, op, e, e);
 			*tr &= r->tr;
 			*sig &= r->sig;
@@ -309,6 +311,28 @@ static void test_transcription_complete(void **state)
 	assert_int_equal(expected.per_table[4], 9);
 }
 
+/* Does the model see encryption in @r (a key, or a selecting side not none)? */
+static bool model_encrypted(const struct guard_req *r)
+{
+	enum guard_enc s = r->src == GUARD_ENC_S3 ? GUARD_ENC_NONE : r->src;
+	enum guard_enc d = r->dst == GUARD_ENC_S3 ? GUARD_ENC_NONE : r->dst;
+
+	if (r->carries_key)
+		return true;
+	switch (r->op) {
+	case GUARD_OP_COPY_OBJECT:
+	case GUARD_OP_UPLOAD_PART_COPY:
+		return s != GUARD_ENC_NONE || d != GUARD_ENC_NONE;
+	case GUARD_OP_HEAD_OBJECT:
+	case GUARD_OP_GET_OBJECT:
+		return s != GUARD_ENC_NONE;
+	case GUARD_OP_OTHER:
+		return false;
+	default:
+		return d != GUARD_ENC_NONE;
+	}
+}
+
 static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
 {
 	static const enum guard_policy pols[] = { GUARD_POLICY_UPGRADE, GUARD_POLICY_STRICT };
@@ -324,7 +348,10 @@ static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
 					unsigned et = 0, es = 0;
 					bool ok = true;
 
-					if (tr & wt)
+					if (!strict && have && wt == GUARD_HTTP &&
+					    (tr & GUARD_HTTPS) && model_encrypted(r))
+						et = GUARD_HTTPS; /* preferred */
+					else if (tr & wt)
 						et = wt;
 					else if (!strict && wt == GUARD_HTTP &&
 						 (tr & GUARD_HTTPS) && have)
@@ -438,6 +465,25 @@ static void test_spot_checks(void **state)
 	assert_int_equal(guard_decide(&cc, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d),
 			 -EACCES);
 	assert_non_null(strstr(d.rule, "key"));
+
+	/* A keyless HEAD of an unknown object is looked up as SSE-KMS (an
+	 * SSE-C object cannot be read without its key): HTTP allowed; with a
+	 * key it is SSE-C's row: HTTPS only. */
+	struct guard_req uh = { .op = GUARD_OP_HEAD_OBJECT, .src = GUARD_ENC_UNKNOWN };
+	guard_allowed(&uh, &t, &s);
+	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTP);
+	/* ... but with an HTTPS endpoint, the upgrade policy prefers it */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_non_null(strstr(d.rule, "upgrade policy"));
+	/* ... and strict does not */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V4, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTP);
+	uh.carries_key = true;
+	guard_allowed(&uh, &t, &s);
+	assert_int_equal(t, GUARD_HTTPS);
 
 	/* Unknown source of a GET: strictest of C and KMS, i.e. HTTPS and V4. */
 	struct guard_req ug = { .op = GUARD_OP_GET_OBJECT, .src = GUARD_ENC_UNKNOWN };

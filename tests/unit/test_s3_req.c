@@ -294,6 +294,42 @@ static void test_op_names(void **state)
 		assert_string_not_equal(s3_op_name((enum s3_op_kind)k), "?");
 }
 
+/* What a write's reply must report for each wanted encryption. */
+static void test_enc_satisfies(void **state)
+{
+	(void)state;
+	struct sse_choice c = { .mode = STORE_SSE_C, .key_md5_b64 = "md5A==" };
+	struct sse_choice k = { .mode = STORE_SSE_KMS, .kms_key_id = "key-1" };
+	struct sse_choice kd = { .mode = STORE_SSE_KMS };
+	struct sse_choice s3 = { .mode = STORE_SSE_S3 };
+	struct sse_choice none = { .mode = STORE_SSE_NONE };
+	struct store_enc got_c = { .mode = STORE_SSE_C, .key_md5 = "md5A==" };
+	struct store_enc got_c2 = { .mode = STORE_SSE_C, .key_md5 = "md5B==" };
+	struct store_enc got_k = { .mode = STORE_SSE_KMS, .kms_key_id = "key-1" };
+	struct store_enc got_k2 = { .mode = STORE_SSE_KMS, .kms_key_id = "key-2" };
+	struct store_enc got_arn = { .mode = STORE_SSE_KMS,
+				     .kms_key_id = "arn:aws:kms:eu-west-1:1:key/key-1" };
+	struct store_enc got_arn_bad = { .mode = STORE_SSE_KMS, .kms_key_id = "arn:x:key/xkey-1" };
+	struct store_enc got_s3 = { .mode = STORE_SSE_S3 };
+	struct store_enc got_none = { .mode = STORE_SSE_NONE };
+
+	assert_true(s3_enc_satisfies(&c, &got_c));
+	assert_false(s3_enc_satisfies(&c, &got_c2));
+	assert_false(s3_enc_satisfies(&c, &got_none));
+	assert_false(s3_enc_satisfies(&c, &got_k));
+	assert_true(s3_enc_satisfies(&k, &got_k));
+	assert_true(s3_enc_satisfies(&k, &got_arn));
+	assert_false(s3_enc_satisfies(&k, &got_arn_bad));
+	assert_false(s3_enc_satisfies(&k, &got_k2));
+	assert_false(s3_enc_satisfies(&k, &got_none));
+	assert_false(s3_enc_satisfies(&k, &got_c));
+	assert_true(s3_enc_satisfies(&kd, &got_k2));
+	assert_true(s3_enc_satisfies(&s3, &got_s3));
+	assert_false(s3_enc_satisfies(&s3, &got_none));
+	assert_true(s3_enc_satisfies(&none, &got_none));
+	assert_true(s3_enc_satisfies(NULL, &got_k));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,7 +337,7 @@ int main(void)
 		cmocka_unit_test(test_query),	      cmocka_unit_test(test_path_style),
 		cmocka_unit_test(test_virtual_style), cmocka_unit_test(test_long_keys),
 		cmocka_unit_test(test_bad_config),    cmocka_unit_test(test_guard_refusal_offline),
-		cmocka_unit_test(test_op_names),
+		cmocka_unit_test(test_op_names),      cmocka_unit_test(test_enc_satisfies),
 	};
 	log_init(true, LOG_LVL_ERR, 0);
 	if (http_global_init())
