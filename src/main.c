@@ -170,6 +170,18 @@ static int build(struct mount *m, struct s3_cfg *sc)
 		fail("cannot use endpoint '%s': %s", m->cfg.url, strerror(-r));
 		return EXIT_USAGE;
 	}
+	if (m->sse) {
+		struct buf e;
+
+		buf_init(&e, 4096);
+		r = s3_ctx_check_guard(m->s3, sse_cfg_mode(m->sse), &e);
+		if (r)
+			fail("sse=%s: %s", sse_cfg_mode(m->sse) == STORE_SSE_C ? "c" : "kms",
+			     e.len ? buf_str(&e) : strerror(-r));
+		buf_release(&e);
+		if (r)
+			return EXIT_USAGE;
+	}
 	r = store_s3_new(m->s3, &m->store);
 	if (r == 0)
 		r = fs_ctx_new(&m->cfg, m->store, getuid(), getgid(), &m->fs);

@@ -78,6 +78,16 @@ struct s3_ctx;
 int s3_ctx_new(const struct s3_cfg *cfg, struct s3_ctx **out) MUST_CHECK;
 void s3_ctx_free(struct s3_ctx *c);
 
+/*
+ * Mount-time check: would the protocol guard, with @c's endpoints,
+ * signature and policy, refuse any of the requests a mount writing and
+ * reading objects encrypted as @mode issues (SSE configured but no HTTPS
+ * endpoint; guard=strict with plain HTTP or sigv=2 and SSE-KMS)? Returns 0,
+ * or -EACCES with one line (rule and fix, no key material) appended to
+ * @err. Sends nothing.
+ */
+int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *err) MUST_CHECK;
+
 /* The configuration of @c (borrowed). */
 const struct s3_cfg *s3_ctx_cfg(const struct s3_ctx *c);
 

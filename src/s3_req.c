@@ -1158,6 +1158,53 @@ static int add_mpu_query(struct s3_op *op, const char *upload_id, int number)
 	return rc;
 }
 
+/*
+ * Ask the guard, before anything is sent, about every kind of request a
+ * mount with encryption @mode issues: writes of new objects (with the key
+ * under SSE-C), reads, and copies onto itself. The first refusal is
+ * described in @err with the rule and the fix.
+ */
+int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *err)
+{
+	static const enum guard_op ops[] = {
+		GUARD_OP_PUT_OBJECT,  GUARD_OP_INITIATE_MPU, GUARD_OP_UPLOAD_PART,
+		GUARD_OP_COMPLETE_MPU, GUARD_OP_HEAD_OBJECT, GUARD_OP_GET_OBJECT,
+		GUARD_OP_COPY_OBJECT, GUARD_OP_UPLOAD_PART_COPY,
+	};
+	enum guard_enc e = guard_enc_of(mode);
+
+	if (mode == STORE_SSE_NONE || mode == STORE_SSE_UNKNOWN)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		struct guard_req gr = { .op = ops[i], .src = e, .dst = e };
+		struct guard_decision d;
+		bool reads = ops[i] == GUARD_OP_HEAD_OBJECT || ops[i] == GUARD_OP_GET_OBJECT;
+
+		if (reads)
+			gr.dst = GUARD_ENC_NONE;
+		else if (ops[i] != GUARD_OP_COPY_OBJECT && ops[i] != GUARD_OP_UPLOAD_PART_COPY)
+			gr.src = GUARD_ENC_NONE;
+		gr.carries_key = mode == STORE_SSE_C;
+		int rc = guard_decide(&gr, c->cfg->guard_policy, c->want_transport, c->want_sig,
+				      c->ep[1].authority != NULL, &d);
+		if (rc != -EACCES)
+			continue;
+		const char *fix;
+		if (c->cfg->guard_policy == GUARD_POLICY_STRICT)
+			fix = "use an https:// url and sigv=4, or guard=upgrade";
+		else
+			fix = "add https_url=https://HOST[:PORT], or use an https:// url";
+		rc = buf_addf(err,
+			       "the protocol guard would refuse %s of %s objects over %s with %s "
+			       "signatures (%s); fix: %s",
+			       guard_op_name(ops[i]), guard_enc_name(e),
+			       c->want_transport == GUARD_HTTPS ? "HTTPS" : "plain HTTP",
+			       c->want_sig == GUARD_V4 ? "V4" : "V2", d.rule ? d.rule : "?", fix);
+		return rc ? rc : -EACCES;
+	}
+	return 0;
+}
+
 /* ---- builders ----------------------------------------------------------- */
 
 int s3_head_object(struct s3_ctx *c, const char *key, const struct sse_choice *sse,

@@ -37,6 +37,12 @@ def rgw():
     """Dict of the server's exports (URLs, keys, CA path, region, KMS key ids)."""
     started = False
     if not os.environ.get("OBSMOUNT_TEST_HTTP_URL"):
+        # A server that was already running belongs to someone else: reuse
+        # it and leave it running.
+        running = subprocess.run(
+            [os.path.join(TESTS, "server", "start.sh"), "--status"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=120).returncode == 0
         out = subprocess.run(
             [os.path.join(TESTS, "server", "start.sh")],
             check=True, stdout=subprocess.PIPE, timeout=900,
@@ -44,7 +50,7 @@ def rgw():
         env = _parse_exports(out)
         assert env.get("OBSMOUNT_TEST_HTTP_URL"), "start.sh printed no exports"
         os.environ.update(env)
-        started = True
+        started = not running
     keys = [k for k in os.environ if k.startswith("OBSMOUNT_TEST_")]
     yield {k: os.environ[k] for k in keys}
     if started and os.environ.get("OBSMOUNT_KEEP_SERVER") != "1":
