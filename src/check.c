@@ -418,7 +418,12 @@ static void check_tls(struct check *k)
 		return;
 	}
 	k->tls_failed = true;
-	if (r == -EPROTO && k->cfg.cafile)
+	if (r == -EPROTO && !strstr(st.message, "certificate"))
+		snprintf(fix, sizeof(fix),
+			 "make sure %s is the service's TLS port (a plain HTTP port answers no "
+			 "TLS handshake)",
+			 k->https_ep);
+	else if (r == -EPROTO && k->cfg.cafile)
 		snprintf(fix, sizeof(fix),
 			 "make sure cafile='%s' holds the CA that signed the server's certificate, "
 			 "that the certificate names the host of the URL and has not expired, and "

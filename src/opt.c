@@ -469,6 +469,7 @@ static const char help_text[] =
 	"general:\n"
 	"    -h, --help             print this help and exit\n"
 	"    -V, --version          print the versions of obsmount and its libraries\n"
+	"    --check                check the setup, mounting nothing (no MOUNTPOINT)\n"
 	"    -f                     stay in the foreground, log to stderr\n"
 	"    -d                     debug: -f plus libfuse's request trace\n"
 	"    -s                     single-threaded operation\n"
