@@ -321,9 +321,11 @@ static void check_strings(struct vctx *v, struct mount_cfg *cfg)
 		problem(v, "invalid bucket name '%s'", cfg->bucket);
 	if (cfg->prefix && normalise_prefix(&cfg->prefix) != 0)
 		problem(v, "invalid prefix '%s': empty, '.' or '..' path component", cfg->prefix);
-	if (!cfg->mountpoint)
+	if (!cfg->mountpoint && !cfg->no_mountpoint)
 		problem(v, "missing MOUNTPOINT argument");
-	if (cfg->n_extra)
+	if (cfg->no_mountpoint && (cfg->mountpoint || cfg->n_extra))
+		problem(v, "too many arguments: expected BUCKET[:/PREFIX]");
+	else if (cfg->n_extra)
 		problem(v, "too many arguments: expected BUCKET[:/PREFIX] MOUNTPOINT");
 	check_url(v, "url", cfg->url, false);
 	if (cfg->https_url)

@@ -84,6 +84,12 @@ struct mount_cfg {
 
 	/* Parser state: extra positional arguments seen (an error). */
 	int n_extra;
+
+	/*
+	 * Set by the caller between opt_parse() and opt_validate() for a tool
+	 * that takes no MOUNTPOINT argument (obsmount-rekey).
+	 */
+	bool no_mountpoint;
 };
 
 /*
