@@ -78,8 +78,8 @@ def env(rgw, tmp_path):
     e = Env()
     e.rgw, e.c, e.bucket, e.tmp = rgw, client, bucket, tmp_path
 
-    def run(sse, *args, opts=(), target=None, timeout=300):
-        o = ["url=" + rgw["OBSMOUNT_TEST_LAX_HTTP_URL"],
+    def run(sse, *args, opts=(), target=None, timeout=300, url=None):
+        o = ["url=" + (url or rgw["OBSMOUNT_TEST_LAX_HTTP_URL"]),
              "https_url=" + rgw["OBSMOUNT_TEST_LAX_HTTPS_URL"],
              "cafile=" + rgw["OBSMOUNT_TEST_CA"],
              "region=" + rgw["OBSMOUNT_TEST_REGION"],
@@ -364,3 +364,25 @@ def test_usage_errors(rgw, tmp_path):
                            timeout=30)
         assert p.returncode == 2, (args, p.stderr)
         assert msg in p.stderr.decode(), (args, p.stderr)
+
+
+def test_no_key_over_plain_http(env):
+    """Every request goes through the S3 layer and its guard: with url= a
+    recording proxy over plain HTTP, the listing and the keyless requests
+    pass through it, and no SSE-C key ever does."""
+    from s3proxy import S3Proxy, header_values
+    e = env
+    old, new = s3c.new_sse_c_key(), s3c.new_sse_c_key()
+    e.c.put_object(e.bucket, "plain", b"p")
+    e.c.put_object(e.bucket, "ssec", b"s", headers=s3c.sse_c_headers(old))
+    with S3Proxy(e.rgw["OBSMOUNT_TEST_LAX_HTTP_URL"]) as p:
+        r = e.run("c:" + e.keyfile(new, old), url=p.url)
+        recs = p.records()
+    assert r.rc == 0 and (r.rekeyed, r.failed) == (2, 0), r
+    assert any("list-type=2" in (x.get("query") or "") for x in recs), recs
+    for x in recs:
+        for h in ("x-amz-server-side-encryption-customer-key",
+                  "x-amz-copy-source-server-side-encryption-customer-key"):
+            assert not header_values(x, h), x
+    for k, body in (("plain", b"p"), ("ssec", b"s")):
+        assert get(e.c, e.bucket, k, new) == body
