@@ -355,7 +355,8 @@ static void put_attr(struct cache *c, const char *path, uint64_t token, const st
 	}
 	old = stat_lookup_locked(c, path, h);
 	if (weak && old && !old->negative && old->a.meta_known &&
-	    (strcmp(old->a.etag, a->etag) == 0 || !a->etag[0]))
+	    (strcmp(old->a.etag, a->etag) == 0 || !a->etag[0] ||
+	     (!old->a.etag[0] && old->a.st.st_size == a->st.st_size)))
 		goto out;
 	if (old && !old->negative && strcmp(old->a.etag, a->etag) == 0)
 		memcpy(page, old->a.page_etag, sizeof(page));
@@ -517,7 +518,7 @@ static void parent_stale_locked(struct cache *c, const char *path)
 	long i = d ? dirent_find(d, name, NULL) : -1;
 
 	if (i >= 0)
-		d->ents[i].has_stat = false;
+		d->ents[i].has_stat = d->ents[i].listed = false;
 }
 
 void cache_invalidate(struct cache *c, const char *path)
@@ -596,7 +597,7 @@ void cache_dir_note(struct cache *c, const char *path, mode_t type)
 		dirent_insert_locked(c, d, at, name, type & S_IFMT);
 	} else if (d && type) {
 		d->ents[i].st.st_mode = type & S_IFMT;
-		d->ents[i].has_stat = false;
+		d->ents[i].has_stat = d->ents[i].listed = false;
 	} else if (d && i >= 0) {
 		free(d->ents[i].name);
 		memmove(&d->ents[i], &d->ents[i + 1],

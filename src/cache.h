@@ -86,8 +86,10 @@ void cache_put(struct cache *c, const char *path, uint64_t token, const struct c
 
 /*
  * Fill (or refresh) attributes only if there is no entry with known
- * metadata for the same ETag: used for listing-derived attributes, which
- * must not replace what a HEAD said.
+ * metadata for the same object: the same ETag, or, where the cached ETag
+ * is unknown (our own write, a copy), the same size. Used for
+ * listing-derived attributes, which must not replace what a HEAD or our
+ * own change said.
  */
 void cache_put_weak(struct cache *c, const char *path, uint64_t token, const struct cache_attr *a);
 
@@ -125,8 +127,9 @@ enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name
 /* One entry of a cached listing. */
 struct cache_dirent {
 	char *name;	/* owned */
-	struct stat st; /* valid when has_stat */
+	struct stat st; /* valid when has_stat or listed */
 	bool has_stat;	/* attributes known with full metadata */
+	bool listed;	/* st holds what the listing said (size, time, default mode) */
 };
 
 /* Remember the listing of directory @path (entries copied, then sorted by name). */

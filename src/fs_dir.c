@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The directory side of the filesystem: listings (with attributes fetched
- * in parallel), mkdir, rmdir and rename, which S3 can only do by copying
- * every object and deleting the originals. Files, metadata changes and
- * the operations table are in fs_ops.c.
+ * The directory side of the filesystem: listings (attributes from the
+ * listing itself, or with listing_attrs=0 from HEADs in parallel), mkdir,
+ * rmdir and rename, which S3 can only do by copying every object and
+ * deleting the originals. Files, metadata changes and the operations
+ * table are in fs_ops.c.
  */
 #include "config.h"
 
@@ -94,7 +95,8 @@ struct dent {
 	char etag[STORE_ETAG_MAX];
 	bool is_prefix;
 	bool has_stat;
-	bool gone; /* deleted since the listing */
+	bool listed; /* st is what the listing said: size, time, default mode */
+	bool gone;   /* deleted since the listing */
 };
 
 struct dlist {
@@ -225,6 +227,23 @@ static int head_one(void *arg, size_t i)
 	return 0;
 }
 
+/*
+ * Do cached attributes @a describe the listed entry @d? The same ETag; or,
+ * where the cached ETag is unknown (our own upload under SSE-C or KMS, a
+ * metadata change by copy, a symlink), the same size: within stat_ttl a
+ * change by someone else is not seen by getattr() either.
+ */
+static bool cache_matches(const struct cache_attr *a, const struct dent *d)
+{
+	if (d->is_prefix)
+		return S_ISDIR(a->st.st_mode);
+	if (S_ISDIR(a->st.st_mode))
+		return false;
+	if (a->etag[0])
+		return strcmp(a->etag, d->etag) == 0;
+	return a->st.st_size == d->st.st_size;
+}
+
 /* Use cached attributes where they match the listing. */
 static void dlist_from_cache(struct fs_ctx *c, const char *dir, struct dlist *l)
 {
@@ -237,10 +256,33 @@ static void dlist_from_cache(struct fs_ctx *c, const char *dir, struct dlist *l)
 			continue;
 		if (cache_get(c->cache, path, &a, NULL) != CACHE_HIT || !a.meta_known)
 			continue;
-		if (d->is_prefix ? S_ISDIR(a.st.st_mode) : strcmp(a.etag, d->etag) == 0) {
+		if (cache_matches(&a, d)) {
 			d->st = a.st;
 			d->has_stat = true;
 		}
+	}
+}
+
+/*
+ * listing_attrs: the entries we know nothing more of keep the listing's
+ * attributes, and getattr() answers from them until the kernel's attribute
+ * timeout or an open() asks the server (cache_put_weak() never replaces
+ * what a HEAD or our own change said).
+ */
+static void dlist_listed(struct fs_ctx *c, const char *dir, struct dlist *l, uint64_t token)
+{
+	char path[FS_KEYBUF + 2];
+	struct cache_attr a;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct dent *d = &l->v[i];
+		if (d->has_stat || child_path(dir, d->name, path, sizeof(path)) != 0)
+			continue;
+		d->listed = true;
+		memset(&a, 0, sizeof(a));
+		a.st = d->st;
+		snprintf(a.etag, sizeof(a.etag), "%s", d->etag);
+		cache_put_weak(c->cache, path, token, &a);
 	}
 }
 
@@ -289,11 +331,14 @@ static int list_dir(struct fs_ctx *c, const char *path, struct dlist *l)
 
 	/*
 	 * Attributes: the listing gives size and LastModified, not mode, owner
-	 * or mtime. Ask for them in parallel now rather than one by one when
-	 * the kernel looks each name up, unless nothing would be cached.
+	 * or mtime. Take them as they are (listing_attrs), or ask for the rest
+	 * in parallel now rather than one by one when the kernel looks each
+	 * name up, unless nothing would be cached.
 	 */
 	dlist_from_cache(c, path, l);
-	if (c->cfg->stat_ttl) {
+	if (c->cfg->listing_attrs) {
+		dlist_listed(c, path, l, ctoken);
+	} else if (c->cfg->stat_ttl) {
 		struct head_job j = { .c = c, .l = l, .dir = path, .token = ctoken };
 		r = fs_run_parallel(c->cfg->parallel, l->n, head_one, &j);
 	}
@@ -327,69 +372,143 @@ static void stat_from_cache(struct fs_ctx *c, const char *dir, struct cache_dire
 	char path[FS_KEYBUF + 2];
 	struct cache_attr a;
 
-	if (child_path(dir, e->name, path, sizeof(path)) == 0 &&
-	    cache_get(c->cache, path, &a, NULL) == CACHE_HIT && a.meta_known &&
-	    (a.st.st_mode & S_IFMT) == (e->st.st_mode & S_IFMT)) {
+	if (child_path(dir, e->name, path, sizeof(path)) != 0 ||
+	    cache_get(c->cache, path, &a, NULL) != CACHE_HIT || !a.meta_known)
+		return;
+	/* A listed object may turn out to be a symlink once its headers are read. */
+	if ((a.st.st_mode & S_IFMT) == (e->st.st_mode & S_IFMT) ||
+	    (e->listed && !S_ISDIR(a.st.st_mode) && !S_ISDIR(e->st.st_mode))) {
 		e->st = a.st;
 		e->has_stat = true;
 	}
+}
+
+/*
+ * An open directory: the listing as it was at opendir() or the last
+ * rewind, handed out by offset. Offsets are positions, so that libfuse
+ * passes each READDIRPLUS entry's attributes on to the kernel (a listing
+ * given at offset 0 comes back from libfuse 3.14 without them).
+ */
+struct fs_dirh {
+	struct cache_dirent *ents; /* owned */
+	size_t n;
+	bool loaded;
+};
+
+static struct fs_dirh *dirh_of(const struct fuse_file_info *fi)
+{
+	return (struct fs_dirh *)(uintptr_t)fi->fh;
+}
+
+int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_dirh *h = calloc(1, sizeof(*h));
+
+	(void)path;
+	if (!h)
+		return -ENOMEM;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_dirh *h = dirh_of(fi);
+
+	(void)path;
+	if (h)
+		cache_dirents_free(h->ents, h->n);
+	free(h);
+	return 0;
+}
+
+/* The entries of directory @path: cached, or listed now. 0 or -errno. */
+static int load_dir(struct fs_ctx *c, const char *path, struct cache_dirent **out, size_t *nout)
+{
+	struct cache_dirent *ents;
+	struct dlist l = { 0 };
+	struct fs_obj o;
+	uint64_t token;
+	size_t n = 0;
+	int r;
+
+	if (cache_dir_get(c->cache, path, out, nout))
+		return 0;
+	r = fs_lookup(c, path, false, &o);
+	fs_obj_release(&o);
+	if (r)
+		return r;
+	if (!S_ISDIR(o.st.st_mode))
+		return -ENOTDIR;
+	token = cache_token(c->cache);
+	r = list_dir(c, path, &l);
+	if (r) {
+		dlist_release(&l);
+		return r;
+	}
+	ents = calloc(l.n ? l.n : 1, sizeof(*ents));
+	if (!ents) {
+		dlist_release(&l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		if (l.v[i].gone)
+			continue;
+		ents[n].name = l.v[i].name;
+		l.v[i].name = NULL;
+		ents[n].st = l.v[i].st;
+		ents[n].has_stat = l.v[i].has_stat;
+		ents[n].listed = l.v[i].listed;
+		n++;
+	}
+	dlist_release(&l);
+	cache_dir_put(c->cache, path, token, ents, n);
+	*out = ents;
+	*nout = n;
+	return 0;
 }
 
 int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 	       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct fs_ctx *c = fs_ctx_get();
-	struct cache_dirent *ents = NULL;
-	size_t n = 0;
-	struct dlist l = { 0 };
-	struct fs_obj o;
-	uint64_t token;
+	struct fs_dirh *h = dirh_of(fi);
 	int r;
 
-	(void)off;
-	(void)fi;
-	if (!cache_dir_get(c->cache, path, &ents, &n)) {
-		r = fs_lookup(c, path, false, &o);
-		fs_obj_release(&o);
+	if (off < 0)
+		return -EINVAL;
+	if (!h->loaded || off == 0) {
+		cache_dirents_free(h->ents, h->n);
+		h->ents = NULL;
+		h->n = 0;
+		h->loaded = false;
+		r = load_dir(c, path, &h->ents, &h->n);
 		if (r)
 			return r;
-		if (!S_ISDIR(o.st.st_mode))
-			return -ENOTDIR;
-		token = cache_token(c->cache);
-		r = list_dir(c, path, &l);
-		if (r) {
-			dlist_release(&l);
-			return r;
-		}
-		ents = calloc(l.n ? l.n : 1, sizeof(*ents));
-		if (!ents) {
-			dlist_release(&l);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < l.n; i++) {
-			if (l.v[i].gone)
-				continue;
-			ents[n].name = l.v[i].name;
-			l.v[i].name = NULL;
-			ents[n].st = l.v[i].st;
-			ents[n].has_stat = l.v[i].has_stat;
-			n++;
-		}
-		dlist_release(&l);
-		cache_dir_put(c->cache, path, token, ents, n);
+		h->loaded = true;
 	}
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	for (size_t i = 0; i < n; i++) {
+	/* Position k: ".", "..", then ents[k - 2]; an entry's offset is k + 1. */
+	for (size_t k = (size_t)off; k < h->n + 2; k++) {
 		enum fuse_fill_dir_flags ff = 0;
-		if (!ents[i].has_stat)
-			stat_from_cache(c, path, &ents[i]);
-		if (ents[i].has_stat && (flags & FUSE_READDIR_PLUS) && !is_open(c, path, &ents[i]))
+		struct cache_dirent *e;
+		if (k < 2) {
+			if (filler(buf, k ? ".." : ".", NULL, (off_t)k + 1, 0))
+				break;
+			continue;
+		}
+		e = &h->ents[k - 2];
+		if (!e->has_stat)
+			stat_from_cache(c, path, e);
+		/*
+		 * Entries with attributes go to the kernel with them (READDIRPLUS),
+		 * so that `ls -l` needs no lookup per name.
+		 */
+		if ((e->has_stat || e->listed) && (flags & FUSE_READDIR_PLUS) &&
+		    !is_open(c, path, e))
 			ff = FUSE_FILL_DIR_PLUS;
-		if (filler(buf, ents[i].name, &ents[i].st, 0, ff))
+		if (filler(buf, e->name, &e->st, (off_t)k + 1, ff))
 			break;
 	}
-	cache_dirents_free(ents, n);
 	return 0;
 }
 

@@ -197,6 +197,11 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 			o->marker = S_ISDIR(a.st.st_mode) && a.has_info;
 			return 0;
 		}
+		/* listing_attrs: what a listing said answers a plain stat. */
+		if (!a.meta_known && !want_info && c->cfg->listing_attrs) {
+			o->st = a.st;
+			return 0;
+		}
 		store_info_release(&o->info);
 		memset(&o->info, 0, sizeof(o->info));
 		break;
@@ -829,22 +834,31 @@ static int fs_symlink(const char *target, const char *path)
 	struct fs_ctx *c = fs_ctx_get();
 	struct fuse_context *fc = fuse_get_context();
 	char key[FS_KEYBUF];
-	struct store_meta m = { 0 };
+	struct store_info info;
+	struct cache_attr a;
 	struct timespec now;
 	int r;
 
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
+	memset(&info, 0, sizeof(info));
 	fs_now(&now);
 	/* As s3fs: the target is the body, the mode says S_IFLNK. */
-	r = meta_init(&m, S_IFLNK | 0777, fc->uid, fc->gid, &now);
+	r = meta_init(&info.meta, S_IFLNK | 0777, fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, target, strlen(target), &m, NULL);
-	store_meta_release(&m);
+		r = c->st->ops->put(c->st, key, target, strlen(target), &info.meta, NULL);
 	cache_invalidate(c->cache, path);
-	if (r == 0)
+	if (r == 0) {
+		/* Known now: a listing must not make it a regular file. */
+		info.size = strlen(target);
+		info.last_modified = now.tv_sec;
+		fs_attr_from_info(c, key, &info, &a);
+		a.etag[0] = '\0';
+		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
 		cache_dir_note(c->cache, path, S_IFLNK);
+	}
+	store_info_release(&info);
 	return r;
 }
 
@@ -913,6 +927,12 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/*
+	 * Every listing comes with attributes: ask the kernel for READDIRPLUS
+	 * on every readdir, not only the first one of a directory (the
+	 * adaptive mode would leave a lookup per name for the later pages).
+	 */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 
 	/* Worker threads start here, after libfuse daemonized. */
 	r = fh_ctx_new(&c->fhcfg, c->st, &c->fh);
@@ -946,7 +966,9 @@ static const struct fuse_operations ops = {
 	.init = fs_init,
 	.destroy = fs_destroy,
 	.getattr = fs_getattr,
+	.opendir = fs_opendir,
 	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
 	.mkdir = fs_mkdir,
 	.rmdir = fs_rmdir,
 	.open = fs_open,

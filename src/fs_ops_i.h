@@ -86,6 +86,8 @@ int fs_run_parallel(unsigned threads, size_t n, int (*fn)(void *arg, size_t i),
 		    void *arg) MUST_CHECK;
 
 /* fs_dir.c: the directory operations. */
+int fs_opendir(const char *path, struct fuse_file_info *fi);
+int fs_releasedir(const char *path, struct fuse_file_info *fi);
 int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 	       struct fuse_file_info *fi, enum fuse_readdir_flags flags);
 int fs_mkdir(const char *path, mode_t mode);

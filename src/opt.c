@@ -46,6 +46,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT("allow_other", allow_other, 1),
 	OPT("stat_ttl=%s", raw.stat_ttl, 0),
 	OPT("dir_ttl=%s", raw.dir_ttl, 0),
+	OPT("listing_attrs=%s", raw.listing_attrs, 0),
 	OPT("part_size=%s", raw.part_size, 0),
 	OPT("parallel=%s", raw.parallel, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
@@ -138,6 +139,7 @@ void opt_release(struct mount_cfg *cfg)
 			  &cfg->raw.guard };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
+	free(cfg->raw.listing_attrs);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -437,6 +439,7 @@ static void check_numbers(struct vctx *v, struct mount_cfg *cfg)
 					  OPT_DEFAULT_STAT_TTL);
 	cfg->dir_ttl = (unsigned)num_opt(v, "dir_ttl", cfg->raw.dir_ttl, 10, 0, 604800,
 					 OPT_DEFAULT_DIR_TTL);
+	cfg->listing_attrs = num_opt(v, "listing_attrs", cfg->raw.listing_attrs, 10, 0, 1, 1) != 0;
 	cfg->part_size = (size_t)num_opt(v, "part_size", cfg->raw.part_size, 10, 1, 5120,
 					 OPT_DEFAULT_PART_SIZE) *
 			 1024 * 1024;
@@ -511,6 +514,9 @@ static const char help_text[] =
 	"                           or negative cache (default 60)\n"
 	"    -o dir_ttl=SECONDS     keep directory listings this long; 0: off\n"
 	"                           (default 30)\n"
+	"    -o listing_attrs=0|1   1: attributes of listed entries come from the\n"
+	"                           listing (size, time; default mode and owner)\n"
+	"                           until opened; 0: ask for each (default 1)\n"
 	"    -o cache_dir=DIR       stage written data in files under DIR\n"
 	"                           (default: in memory)\n"
 	"\n"

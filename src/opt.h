@@ -75,11 +75,13 @@ struct mount_cfg {
 	enum log_level log_level;
 	unsigned dbg;	   /* LOG_CAT_* bits */
 	bool guard_strict; /* guard=strict: refuse instead of upgrading to HTTPS/V4 */
+	/* Attributes of listed entries come from the listing, without a HEAD each. */
+	bool listing_attrs;
 
 	/* The text of the typed options as given, NULL when not given. */
 	struct {
 		char *sigv, *addressing, *uid, *gid, *umask, *stat_ttl, *dir_ttl, *part_size,
-			*parallel, *retries, *timeout, *log_level, *dbg, *guard;
+			*parallel, *retries, *timeout, *log_level, *dbg, *guard, *listing_attrs;
 	} raw;
 
 	/* Parser state: extra positional arguments seen (an error). */

@@ -7,6 +7,7 @@ Needs root and /dev/fuse. Any daemon stderr line mentioning an error, a
 warning or a sanitizer report fails the test that caused it, unless the
 test declares it expected.
 """
+import calendar
 import ctypes
 import errno
 import hashlib
@@ -391,6 +392,117 @@ def test_many_entries_listing(d):
     th = [threading.Thread(target=delete, args=(i,)) for i in range(8)]
     [x.start() for x in th]
     [x.join() for x in th]
+
+
+def test_listing_keeps_own_metadata(d):
+    """Attributes of names listed after this mount wrote them are its own."""
+    m, t = d
+    write(m.path(t, "f"), b"data")
+    os.chmod(m.path(t, "f"), 0o600)
+    os.utime(m.path(t, "f"), ns=(3_000_000_000, 4_000_000_000))
+    os.symlink("f", m.path(t, "l"))
+    os.mkdir(m.path(t, "sub"), 0o700)
+    m.s3.put_object(m.bucket, t + "/other", b"12345")
+    assert sorted(os.listdir(m.path(t))) == ["f", "l", "other", "sub"]
+    st = os.lstat(m.path(t, "f"))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_mtime_ns == 4_000_000_000 and st.st_size == 4
+    st = os.lstat(m.path(t, "l"))
+    assert stat.S_ISLNK(st.st_mode) and st.st_size == 1
+    assert os.readlink(m.path(t, "l")) == "f"
+    st = os.lstat(m.path(t, "sub"))
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
+    st = os.lstat(m.path(t, "other"))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644
+    assert st.st_size == 5
+
+
+def put_many(m, prefix, names, data):
+    def put(i):
+        c = client(m.env)
+        for n in names[i::8]:
+            c.put_object(m.bucket, prefix + n, data)
+    th = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    [x.start() for x in th]
+    [x.join() for x in th]
+
+
+def list_keys_of(c, bucket):
+    return c.list_objects(bucket)[0]
+
+
+def delete_many(c, bucket, keys):
+    def delete(i):
+        cl = client(None)
+        for k in keys[i::8]:
+            cl.delete_object(bucket, k)
+    th = [threading.Thread(target=delete, args=(i,)) for i in range(8)]
+    [x.start() for x in th]
+    [x.join() for x in th]
+
+
+def requests_in_log(m, since, method):
+    """Requests the daemon logged (log_level=debug,dbg=http) since offset @since."""
+    return [line for line in m.read_log(since).splitlines()
+            if re.search(r"obsmount debug: > %s /" % method, line)]
+
+
+@pytest.mark.parametrize("listing_attrs", ["1", "0"])
+def test_listing_attrs_requests(rgw, tmp_path, listing_attrs):
+    """`ls -l` of a listed directory: one LIST per 1,000 names, no HEAD per name
+    (listing_attrs=1); with listing_attrs=0 every name is asked for its headers."""
+    c = client(rgw)
+    bucket = new_bucket_name("fs")
+    c.create_bucket(bucket)
+    try:
+        names = ["f%04d" % i for i in range(1100)]
+        m = Mount(rgw, bucket, str(tmp_path), False,
+                  ["listing_attrs=" + listing_attrs, "log_level=debug", "dbg=http"], [])
+        m.s3 = c
+        c.put_object(bucket, "big/", b"")
+        put_many(m, "big/", names, b"x" * 7)
+        c.put_object(bucket, "big/s3fs", b"s", headers={
+            "x-amz-meta-mode": str(stat.S_IFREG | 0o600), "x-amz-meta-uid": "42",
+            "x-amz-meta-mtime": "1400000000"})
+        c.put_object(bucket, "big/sub/x", b"")
+        keys, _ = c.list_objects(bucket, prefix="big/f0000")
+        lm = c.head_object(bucket, keys[0]).header("last-modified")
+        lm = calendar_timegm(lm)
+        m.start()
+        try:
+            since = os.path.getsize(m.logpath)
+            out = subprocess.run(["ls", "-l", "--time-style=+%s", m.path("big")],
+                                 check=True, stdout=subprocess.PIPE).stdout.decode()
+            sts = {n: os.lstat(m.path("big", n)) for n in names + ["s3fs", "sub"]}
+            heads = requests_in_log(m, since, "HEAD")
+            lists = [r for r in requests_in_log(m, since, "GET") if "list-type=2" in r]
+            s3fs_st = os.lstat(m.path("big", "s3fs"))
+            with open(m.path("big", "s3fs"), "rb") as f:
+                assert f.read() == b"s"
+        finally:
+            m.stop()
+        assert len(out.splitlines()) == 1 + len(names) + 2
+        assert all(st.st_size == 7 and stat.S_ISREG(st.st_mode) for n, st in sts.items()
+                   if n.startswith("f"))
+        assert stat.S_ISDIR(sts["sub"].st_mode)
+        assert abs(sts["f0000"].st_mtime - lm) < 2
+        assert 2 <= len(lists) <= 4, lists
+        if listing_attrs == "1":
+            # The directory itself may be looked up; its entries are not.
+            assert len(heads) <= 3, heads
+            assert stat.S_IMODE(s3fs_st.st_mode) == 0o644
+            assert stat.S_IMODE(sts["f0000"].st_mode) == 0o644
+        else:
+            assert len(heads) >= len(names), len(heads)
+            assert stat.S_IMODE(s3fs_st.st_mode) == 0o600 and s3fs_st.st_uid == 42
+        assert not m.bad_lines(allow=(r"obsmount debug:",))
+    finally:
+        delete_many(c, bucket, list_keys_of(c, bucket))
+        c.delete_bucket_recursive(bucket)
+
+
+def calendar_timegm(http_date):
+    return calendar.timegm(time.strptime(http_date, "%a, %d %b %Y %H:%M:%S GMT"))
 
 
 def test_unicode_and_spaces(d):

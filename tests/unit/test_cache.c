@@ -360,6 +360,55 @@ static void test_weak_and_page_etag(void **state)
 	cache_free(c);
 }
 
+static void test_weak_after_own_change(void **state)
+{
+	(void)state;
+	struct cache *c = new_cache(0, 0, 0);
+	struct cache_attr own = attr(10, "", true), list = attr(10, "\"e1\"", false), got;
+
+	/* Our own upload or copy, ETag unknown: a listing of the same size keeps it. */
+	own.st.st_mode = S_IFLNK | 0777;
+	cache_put(c, "/f", cache_token(c), &own, NULL);
+	cache_put_weak(c, "/f", cache_token(c), &list);
+	assert_int_equal(cache_get(c, "/f", &got, NULL), CACHE_HIT);
+	assert_true(got.meta_known);
+	assert_int_equal(got.st.st_mode, S_IFLNK | 0777);
+	/* Another size is another version. */
+	list = attr(11, "\"e2\"", false);
+	cache_put_weak(c, "/f", cache_token(c), &list);
+	assert_int_equal(cache_get(c, "/f", &got, NULL), CACHE_HIT);
+	assert_false(got.meta_known);
+	assert_int_equal(got.st.st_size, 11);
+	cache_free(c);
+}
+
+static void test_listed_entries(void **state)
+{
+	(void)state;
+	struct cache *c = new_cache(0, 0, 0);
+	struct cache_dirent e[2] = { { .name = (char *)"a" }, { .name = (char *)"b" } };
+	struct cache_dirent *ents;
+	size_t n;
+
+	e[0].st.st_mode = e[1].st.st_mode = S_IFREG | 0644;
+	e[0].st.st_size = 7;
+	e[0].listed = e[1].listed = true;
+	cache_dir_put(c, "/d", cache_token(c), e, 2);
+	assert_true(cache_dir_get(c, "/d", &ents, &n));
+	assert_true(ents[0].listed && ents[1].listed);
+	assert_int_equal(ents[0].st.st_size, 7);
+	cache_dirents_free(ents, n);
+	/* A change through the mount: the listed attributes are stale. */
+	cache_invalidate(c, "/d/a");
+	cache_dir_note(c, "/d/b", S_IFLNK);
+	assert_true(cache_dir_get(c, "/d", &ents, &n));
+	assert_false(ents[0].listed);
+	assert_false(ents[1].listed);
+	assert_false(ents[0].has_stat);
+	cache_dirents_free(ents, n);
+	cache_free(c);
+}
+
 struct thr {
 	struct cache *c;
 	int id;
@@ -431,6 +480,8 @@ int main(void)
 		cmocka_unit_test(test_listing_notes),
 		cmocka_unit_test(test_lru_bounds),
 		cmocka_unit_test(test_weak_and_page_etag),
+		cmocka_unit_test(test_weak_after_own_change),
+		cmocka_unit_test(test_listed_entries),
 		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
