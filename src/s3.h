@@ -168,6 +168,8 @@ struct s3_op {
 
 	/* A 200 reply may carry an <Error> (Copy, UploadPartCopy, Complete). */
 	bool error_in_200;
+	/* The caller expects and handles failures: log them at DEBUG only. */
+	bool quiet;
 	/* One more status treated as success (416 for a range past the end). */
 	long accept_status;
 
@@ -234,15 +236,24 @@ int s3_build_target(const struct s3_ctx *c, bool https, const char *key, const c
  *  - @sse (reads) / @src_sse (copies): the key to present for an SSE-C
  *    source; only SSE-C choices send headers.
  *  - @known / @src_known: the source's encryption if known. The guard is
- *    told @known's mode, else the choice's mode, else GUARD_ENC_UNKNOWN;
- *    pass a store_enc with STORE_SSE_UNKNOWN to say "unknown" while still
- *    presenting a key.
+ *    told @known's mode, else SSE-C when an SSE-C key is presented, else
+ *    GUARD_ENC_UNKNOWN (a choice of "no key" says nothing about the
+ *    object); pass a store_enc with STORE_SSE_UNKNOWN to say "unknown"
+ *    while still presenting a key.
  */
 
 /* HEAD an object. Fills @out (caller releases), -ENOENT if absent. */
 int s3_head_object(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
 		   const struct store_enc *known, struct store_info *out,
 		   struct s3_status *st) MUST_CHECK;
+
+/*
+ * s3_head_object() for a caller that tries alternatives (the keys of an
+ * SSE-C ring) and reports failure itself: failures are logged at DEBUG.
+ */
+int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
+			 const struct store_enc *known, struct store_info *out,
+			 struct s3_status *st) MUST_CHECK;
 
 /*
  * GET [off, off+len) of @key into @buf. *got: bytes stored (short only at

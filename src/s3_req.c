@@ -790,7 +790,7 @@ static bool can_resend(struct s3_op *op)
 static void log_failure(const struct s3_op *op, const struct send *s, const struct s3_status *st,
 			unsigned attempts)
 {
-	enum log_level lvl = st->err == -ENOENT ? LOG_LVL_DEBUG : LOG_LVL_ERR;
+	enum log_level lvl = st->err == -ENOENT || op->quiet ? LOG_LVL_DEBUG : LOG_LVL_ERR;
 	if (!attempts) {
 		log_msg(lvl, LOG_CAT_S3, "req=%lu op=%s key='%s': cannot send: %s", s->id,
 			s3_op_name(op->kind), s->key_log, strerror(-st->err));
@@ -1101,13 +1101,17 @@ static bool reports_enc(const struct http_response *r)
 	       http_response_header(r, "x-amz-server-side-encryption-customer-algorithm");
 }
 
-/* Encryption for the guard: known > the choice sent > unknown. */
+/*
+ * Encryption of a source for the guard: known > an SSE-C key presented >
+ * unknown. Any other choice says only which key (none) to present, not
+ * what the object is, so it does not count.
+ */
 static enum guard_enc enc_for(const struct store_enc *known, const struct sse_choice *ch)
 {
 	if (known)
 		return guard_enc_of(known->mode);
-	if (ch)
-		return guard_enc_of(ch->mode);
+	if (ch && ch->mode == STORE_SSE_C)
+		return GUARD_ENC_C;
 	return GUARD_ENC_UNKNOWN;
 }
 
@@ -1207,11 +1211,13 @@ int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *
 
 /* ---- builders ----------------------------------------------------------- */
 
-int s3_head_object(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
-		   const struct store_enc *known, struct store_info *out, struct s3_status *st)
+static int head_object(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
+		       const struct store_enc *known, struct store_info *out, struct s3_status *st,
+		       bool quiet)
 {
 	struct s3_op op;
 	s3_op_init(&op, S3_OP_HEAD_OBJECT, "HEAD", key);
+	op.quiet = quiet;
 	op.sse = read_key(sse, known);
 	op.src_enc = enc_for(known, sse);
 	int rc = s3_perform(c, &op, st);
@@ -1219,6 +1225,19 @@ int s3_head_object(struct s3_ctx *c, const char *key, const struct sse_choice *s
 		rc = fill_info(&op.resp, false, out);
 	s3_op_release(&op);
 	return rc;
+}
+
+int s3_head_object(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
+		   const struct store_enc *known, struct store_info *out, struct s3_status *st)
+{
+	return head_object(c, key, sse, known, out, st, false);
+}
+
+int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_choice *sse,
+			 const struct store_enc *known, struct store_info *out,
+			 struct s3_status *st)
+{
+	return head_object(c, key, sse, known, out, st, true);
 }
 
 /* Check a 200/206/416 reply to a range request for [off, ...). */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sse.h"
 #include "store_s3.h"
@@ -71,14 +72,47 @@ static int source(struct store *s, const struct store_enc *enc, struct sse_choic
  * HEAD is how a source's encryption is learnt, so it cannot be known
  * yet: the guard is told the mount's own idea (SSE-C under an SSE-C mount,
  * whose key is presented, otherwise the mode the source choice reports).
+ * Under SSE-C the server answers 400 to a HEAD with a key other than the
+ * object's, and does not say which key it wants: the keys of the ring are
+ * tried in order (current first), and the object's key MD5 comes back
+ * with the one that fits. The last failure is the one reported.
  */
 static int op_head(struct store *s, const char *key, struct store_info *out)
 {
+	const struct sse_cfg *cfg = sse_of(s);
 	struct sse_choice ch;
 	const struct sse_choice *src;
+	struct s3_status st;
+	size_t n = cfg && sse_cfg_mode(cfg) == STORE_SSE_C ? sse_cfg_key_count(cfg) : 0;
 	int rc = source(s, NULL, &ch, &src);
-	if (!rc)
-		rc = s3_head_object(ctx_of(s), key, src, NULL, out, NULL);
+
+	if (rc)
+		return rc;
+	if (n < 2) {
+		rc = s3_head_object(ctx_of(s), key, src, NULL, out, &st);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			const struct sse_key *k = sse_cfg_key(cfg, i);
+			struct store_enc as = { .mode = STORE_SSE_C };
+
+			snprintf(as.key_md5, sizeof(as.key_md5), "%s", k->md5_b64);
+			rc = sse_source_choice(cfg, &as, &ch);
+			if (rc)
+				return rc;
+			/* as "unknown" to the guard: it may be a plain object */
+			as.mode = STORE_SSE_UNKNOWN;
+			if (i + 1 < n)
+				rc = s3_head_object_probe(ctx_of(s), key, &ch, &as, out, &st);
+			else
+				rc = s3_head_object(ctx_of(s), key, &ch, &as, out, &st);
+			/* only a 400 says "not this key"; anything else is the answer */
+			if (rc == 0 || st.http_status != 400)
+				break;
+		}
+	}
+	/* A HEAD has no body: its 400 is an SSE-C object without (our) key. */
+	if (rc && st.http_status == 400)
+		rc = -EACCES;
 	return rc;
 }
 
