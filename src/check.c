@@ -55,6 +55,7 @@ struct check {
 	struct s3_cfg sc;	       /* of s3 (borrowed strings from cfg) */
 	struct s3_ctx *s3;	       /* owned; the mount's endpoints */
 	bool bucket_ok;
+	bool creds_said; /* the "credentials accepted" verdict was printed */
 };
 
 static void PRINTF_LIKE(4, 5)
@@ -130,6 +131,55 @@ static const char *mode_name(enum store_sse m)
 	}
 }
 
+/*
+ * Mount options of libfuse and the kernel that opt_parse() leaves for
+ * fuse_new(). Only fuse_new() can judge them, and it runs at mount time:
+ * anything else is most likely a misspelt option of ours.
+ */
+static const char fuse_known[] =
+	" allow_other allow_root auto_unmount default_permissions ro rw fsname= subtype="
+	" max_read= blkdev blksize= nodev dev nosuid suid noexec exec async sync dirsync"
+	" atime noatime relatime context= fscontext= defcontext= rootcontext= max_threads="
+	" max_idle_threads= clone_fd kernel_cache auto_cache noauto_cache entry_timeout="
+	" negative_timeout= attr_timeout= ac_attr_timeout= noforget remember= modules="
+	" hard_remove use_ino readdir_ino direct_io intr intr_signal= nopath debug ";
+
+/* Is option @o (@n bytes, "name" or "name=value") in fuse_known? */
+static bool is_fuse_known(const char *o, size_t n)
+{
+	const char *eq = memchr(o, '=', n);
+	char word[64];
+	int w = snprintf(word, sizeof(word), " %.*s ", (int)(eq ? (size_t)(eq - o + 1) : n), o);
+
+	return w > 0 && (size_t)w < sizeof(word) && strstr(fuse_known, word);
+}
+
+/*
+ * Warn about each -o option left over that libfuse is unlikely to know.
+ * Only the name is shown: the value of a misspelt option may be a secret.
+ */
+static void check_leftovers(struct check *k, const struct fuse_args *args)
+{
+	for (int i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+		if (strncmp(a, "-o", 2) != 0)
+			continue;
+		a = a[2] ? a + 2 : (i + 1 < args->argc ? args->argv[++i] : "");
+		while (*a) {
+			size_t n = strcspn(a, ",");
+			size_t name = strcspn(a, ",=");
+			if (n && !is_fuse_known(a, n))
+				say(k, V_WARN,
+				    "correct its spelling (obsmount --help lists the options); "
+				    "libfuse refuses options it does not know at mount time",
+				    "options: '%.*s' is neither an obsmount option nor a common "
+				    "libfuse one",
+				    (int)name, a);
+			a += n + (a[n] == ',');
+		}
+	}
+}
+
 /* opt_parse() and opt_validate(). Returns false when nothing else can run. */
 static bool check_options(struct check *k, int argc, char **argv)
 {
@@ -139,6 +189,8 @@ static bool check_options(struct check *k, int argc, char **argv)
 	int r;
 
 	r = opt_parse(&args, &k->cfg);
+	if (!r)
+		check_leftovers(k, &args);
 	fuse_opt_free_args(&args);
 	if (r) {
 		say(k, V_FAIL,
@@ -461,6 +513,14 @@ static void check_clock(struct check *k)
 
 /* ---- credentials, addressing, bucket ------------------------------------ */
 
+static void creds_accepted(struct check *k)
+{
+	if (k->creds_said)
+		return;
+	k->creds_said = true;
+	say(k, V_OK, NULL, "credentials accepted: access key '%s'", k->cred->access_key);
+}
+
 /* HeadBucket has no body: a ListObjectsV2 of one key tells the error code. */
 static void error_code(struct check *k, struct s3_status *st)
 {
@@ -500,8 +560,11 @@ static bool try_other_addressing(struct check *k, const struct s3_status *st)
 	if (head_with(k, k->cfg.url, other, &ost) != 0)
 		return false;
 	snprintf(fix, sizeof(fix), "use addressing=%s", addr_name(other));
+	creds_accepted(k);
 	say(k, V_FAIL, fix, "addressing: %s-style requests fail (%s), %s-style reach the bucket",
 	    addr_name(k->addressing), st->http_status ? s3_err_describe(st) : strerror(-st->err),
+	    addr_name(other));
+	say(k, V_OK, NULL, "bucket: '%s' exists and is accessible (%s-style)", k->cfg.bucket,
 	    addr_name(other));
 	if (open_ctx(k, k->cfg.url, k->cfg.https_url, other, &k->sc, &c) == 0) {
 		s3_ctx_free(k->s3);
@@ -548,7 +611,7 @@ static void explain_refusal(struct check *k, struct s3_status *st)
 		    "(RequestTimeTooSkewed)");
 		return;
 	case S3_ERR_ACCESS_DENIED:
-		say(k, V_OK, NULL, "credentials accepted: access key '%s'", k->cred->access_key);
+		creds_accepted(k);
 		snprintf(fix, sizeof(fix),
 			 "grant access key '%s' s3:ListBucket on bucket '%s' (and object access "
 			 "under its prefix), or use the bucket owner's credentials",
@@ -586,7 +649,7 @@ static void check_bucket(struct check *k)
 	}
 	check_clock(k);
 	if (!r) {
-		say(k, V_OK, NULL, "credentials accepted: access key '%s'", k->cred->access_key);
+		creds_accepted(k);
 		say(k, V_OK, NULL, "addressing: %s-style requests reach the bucket",
 		    addr_name(k->addressing));
 		say(k, V_OK, NULL, "bucket: '%s' exists and is accessible", k->cfg.bucket);
@@ -611,7 +674,7 @@ static void check_bucket(struct check *k)
 		return;
 	}
 	/* S3 authenticates before it looks the bucket up. */
-	say(k, V_OK, NULL, "credentials accepted: access key '%s'", k->cred->access_key);
+	creds_accepted(k);
 	if (try_other_addressing(k, &st)) {
 		k->bucket_ok = true;
 		return;

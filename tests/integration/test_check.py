@@ -244,8 +244,10 @@ class StubS3(http.server.ThreadingHTTPServer):
     head_status with a Date head_skew seconds off; GET answers 200 with an
     empty listing, or the S3 error get_error (403)."""
 
-    def __init__(self, skew=0, head_status=200, get_error=None):
+    def __init__(self, skew=0, head_status=200, get_error=None, path_only_bucket=None):
         self.skew, self.head_status, self.get_error = skew, head_status, get_error
+        # Only path-style requests for this bucket find it (404 otherwise).
+        self.path_only_bucket = path_only_bucket
         super().__init__(("127.0.0.1", 0), StubHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -273,7 +275,11 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def do_HEAD(self):
-        self.reply(self.server.head_status)
+        b = self.server.path_only_bucket
+        if b and self.path.split("?")[0].rstrip("/") != "/" + b:
+            self.reply(404)
+        else:
+            self.reply(self.server.head_status)
 
     def do_GET(self):
         if self.server.get_error:
@@ -329,3 +335,25 @@ def test_access_denied_is_not_a_credentials_failure(setup, stub):
     r.line("ok", "credentials accepted")
     l = r.line("FAIL", "bucket")
     assert "AccessDenied" in l and "fix: grant access key" in l, l
+
+
+def test_addressing_names_the_one_that_works(setup, stub):
+    s = stub(path_only_bucket=setup["bucket"])
+    url = s.url.replace("127.0.0.1", "localhost")
+    r = run_check(setup, url=url, https_url=False, extra=["addressing=virtual"])
+    assert r.rc == 1, r
+    l = r.line("FAIL", "addressing")
+    assert "virtual-style requests fail" in l and "path-style reach the bucket" in l, l
+    assert l.endswith("fix: use addressing=path"), l
+    # Everything else is judged with the addressing that works.
+    assert "path-style" in r.line("ok", "bucket"), r
+    r.line("ok", "credentials accepted")
+    assert not [x for x in r.verdicts("FAIL") if not x.startswith("FAIL: addressing")], r
+
+
+def test_misspelt_option_warns_without_its_value(setup):
+    r = run_check(setup, extra=["sse_kye=TOPSECRETVALUE", "allow_other", "fsname=x"])
+    assert r.rc == 0, r
+    l = r.line("warn", "options")
+    assert "'sse_kye'" in l and "fix: correct its spelling" in l, l
+    assert "TOPSECRETVALUE" not in r.out + r.err, r
