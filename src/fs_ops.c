@@ -417,6 +417,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 	(void)path;
 	r = fh_read(open_file(fi)->fh, buf, size, off, &got);
+	if (r == 0)
+		__atomic_add_fetch(&fs_ctx_get()->bytes_read, (uint64_t)got, __ATOMIC_RELAXED);
 	return r ? r : (int)got;
 }
 
@@ -454,6 +456,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (size > INT_MAX)
 		size = INT_MAX;
 	r = fh_write(f->fh, buf, size, off);
+	if (r == 0)
+		__atomic_add_fetch(&fs_ctx_get()->bytes_written, (uint64_t)size, __ATOMIC_RELAXED);
 	if (r == 0)
 		r = touch_mtime(f);
 	return r ? r : (int)size;
@@ -1047,6 +1051,13 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->fhcfg.on_stored_arg = c;
 	*out = c;
 	return 0;
+}
+
+void fs_get_stats(struct fs_ctx *c, struct fs_stats *out)
+{
+	cache_get_stats(c->cache, &out->cache);
+	out->bytes_read = __atomic_load_n(&c->bytes_read, __ATOMIC_RELAXED);
+	out->bytes_written = __atomic_load_n(&c->bytes_written, __ATOMIC_RELAXED);
 }
 
 int fs_shutdown_error(const struct fs_ctx *c)

@@ -13,6 +13,7 @@
 
 #include <fuse.h>
 
+#include "cache.h"
 #include "opt.h"
 #include "store.h"
 #include "util/compiler.h"
@@ -36,6 +37,14 @@ void fs_ctx_free(struct fs_ctx *c);
  * at shutdown from being stored (logged already). NULL-safe.
  */
 int fs_shutdown_error(const struct fs_ctx *c) MUST_CHECK;
+
+struct fs_stats {
+	struct cache_stats cache;
+	uint64_t bytes_read, bytes_written; /* by read() and write() */
+};
+
+/* The counters since fs_ctx_new(); takes the cache lock. Thread-safe. */
+void fs_get_stats(struct fs_ctx *c, struct fs_stats *out);
 
 /* The operations; their private_data (fuse_new's user_data) is the fs_ctx. */
 const struct fuse_operations *fs_operations(void);

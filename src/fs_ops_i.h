@@ -36,7 +36,8 @@ struct fs_ctx {
 	struct meta_cfg mc;
 	time_t mount_time;
 	size_t prefix_len;
-	int shutdown_err; /* set by destroy(): open files not stored */
+	int shutdown_err;		    /* set by destroy(): open files not stored */
+	uint64_t bytes_read, bytes_written; /* atomic: read() and write() totals */
 };
 
 /* What a path is, as far as fs_lookup() found out. */

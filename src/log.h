@@ -33,6 +33,20 @@ enum log_cat {
  */
 void log_init(bool to_stderr, enum log_level level, unsigned debug_cats);
 
+/*
+ * Write to the file @path (borrowed; appended to, created mode 0640)
+ * instead of stderr or syslog, in stderr's line format. Call after
+ * log_init() and before threads start. 0, or -errno (the sink is unchanged).
+ */
+int log_open_file(const char *path) MUST_CHECK;
+
+/*
+ * Reopen the log file by its path (after logrotate moved it away): a new
+ * file is created if needed. Thread-safe (takes the log lock); a no-op
+ * without log_open_file(). 0, or -errno: the old file stays in use.
+ */
+int log_reopen(void) MUST_CHECK;
+
 /* Parse "err|warn|info|debug" (case-insensitive). Returns 0 or -EINVAL. */
 int log_parse_level(const char *s, enum log_level *out) MUST_CHECK;
 /* Parse a comma list of categories ("http,guard", "all"). Returns 0 or -EINVAL. */
@@ -43,6 +57,13 @@ bool log_enabled(enum log_level level, enum log_cat cat);
 
 /* Print one line (a trailing newline is added). Thread-safe. */
 void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/*
+ * Print one line whatever the level, marked "notice" (syslog LOG_NOTICE):
+ * for what the user asked for explicitly, such as statistics on SIGUSR1.
+ * Thread-safe.
+ */
+void log_notice(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 /*
  * Is @name (a header name, any case, without the colon) one whose value

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "opt.h"
 #include "s3.h"
+#include "sig.h"
 #include "sse.h"
 #include "store_s3.h"
 
@@ -209,8 +211,42 @@ static int check_bucket(struct mount *m)
 	return EXIT_MOUNT;
 }
 
+/* SIGHUP: logrotate moved the log file away. */
+static void reopen_log(void *arg)
+{
+	struct mount *m = arg;
+	int r = log_reopen();
+
+	if (r)
+		log_msg(LOG_LVL_ERR, LOG_CAT_MAIN, "cannot reopen log_file '%s': %s",
+			m->cfg.log_file, strerror(-r));
+	else if (m->cfg.log_file)
+		log_msg(LOG_LVL_INFO, LOG_CAT_MAIN, "reopened log_file '%s'", m->cfg.log_file);
+}
+
+/* SIGUSR1: the counters of the caches, the filesystem and the S3 layer. */
+static void log_stats(void *arg)
+{
+	struct mount *m = arg;
+	struct fs_stats f;
+	struct s3_stats s;
+
+	fs_get_stats(m->fs, &f);
+	s3_get_stats(m->s3, &s);
+	log_notice("stats: stat cache: hits=%lu misses=%lu negative_hits=%lu entries=%zu "
+		   "evictions=%lu dropped=%lu",
+		   f.cache.hits, f.cache.misses, f.cache.negative_hits, f.cache.n_stat,
+		   f.cache.evictions, f.cache.dropped);
+	log_notice("stats: dir cache: hits=%lu misses=%lu dirs=%zu entries=%zu", f.cache.dir_hits,
+		   f.cache.dir_misses, f.cache.n_dirs, f.cache.n_dirents);
+	log_notice("stats: transfers: bytes_read=%" PRIu64 " bytes_written=%" PRIu64
+		   " requests=%lu retries=%lu errors=%lu",
+		   f.bytes_read, f.bytes_written, s.requests, s.retries, s.errors);
+}
+
 static int run(struct fuse_args *args, struct mount *m)
 {
+	struct sig_actions sa = { .on_hup = reopen_log, .on_usr1 = log_stats, .arg = m };
 	struct fuse_session *se;
 	int r;
 
@@ -231,12 +267,18 @@ static int run(struct fuse_args *args, struct mount *m)
 		fuse_unmount(m->fuse);
 		return EXIT_MOUNT;
 	}
+	/* After libfuse's handlers: ours replace its SIGHUP, which would unmount. */
+	r = sig_start(&sa);
+	if (r)
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN, "cannot handle SIGHUP and SIGUSR1: %s",
+			strerror(-r));
 	log_msg(LOG_LVL_INFO, LOG_CAT_MAIN, "mounted bucket '%s' on '%s'", m->cfg.bucket,
 		m->fo.mountpoint);
 	if (m->fo.singlethread)
 		r = fuse_loop(m->fuse);
 	else
 		r = fuse_loop_mt(m->fuse, m->fo.clone_fd);
+	sig_stop();
 	fuse_remove_signal_handlers(se);
 	fuse_unmount(m->fuse);
 	/* A positive result is the signal that ended the loop: a clean stop. */
@@ -278,6 +320,14 @@ int main(int argc, char *argv[])
 	log_init(m.fo.foreground, m.fo.debug ? LOG_LVL_DEBUG : m.cfg.log_level,
 		 m.fo.debug ? LOG_CAT_ALL : m.cfg.dbg);
 	fuse_set_log_func(fuse_log_hook);
+	if (m.cfg.log_file) {
+		int r = log_open_file(m.cfg.log_file);
+		if (r) {
+			fail("cannot open log_file '%s': %s", m.cfg.log_file, strerror(-r));
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
 	/* Library state before any thread exists. */
 	if (http_global_init() != 0) {
 		fail("cannot initialise libcurl");

@@ -54,6 +54,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT("timeout=%s", raw.timeout, 0),
 	OPT("log_level=%s", raw.log_level, 0),
 	OPT("dbg=%s", raw.dbg, 0),
+	OPT("log_file=%s", log_file, 0),
 	OPT("sse=%s", sse, 0),
 	OPT("guard=%s", raw.guard, 0),
 	/* libfuse and the kernel act on these too. */
@@ -128,6 +129,7 @@ void opt_release(struct mount_cfg *cfg)
 {
 	if (!cfg)
 		return;
+	free(cfg->log_file);
 	char **strs[] = { &cfg->bucket,	       &cfg->prefix,	  &cfg->mountpoint,
 			  &cfg->url,	       &cfg->https_url,	  &cfg->region,
 			  &cfg->passwd_file,   &cfg->profile,	  &cfg->cafile,
@@ -350,6 +352,9 @@ static void check_strings(struct vctx *v, struct mount_cfg *cfg)
 			problem(v, "cannot use cache_dir '%s': %s", cfg->cache_dir,
 				strerror(errno));
 	}
+	/* The daemon runs in '/', and SIGHUP reopens the file by this name. */
+	if (cfg->log_file && cfg->log_file[0] != '/')
+		problem(v, "invalid log_file '%s': expected an absolute path", cfg->log_file);
 }
 
 static void check_enums(struct vctx *v, struct mount_cfg *cfg)
@@ -531,6 +536,8 @@ static const char help_text[] =
 	"    -o log_level=LEVEL     err, warn, info or debug (default warn)\n"
 	"    -o dbg=CAT[:CAT...]    debug categories: http, sign, s3, guard, cache,\n"
 	"                           fh, fuse, all\n"
+	"    -o log_file=PATH       log to this file instead of syslog (or stderr);\n"
+	"                           SIGHUP reopens it, SIGUSR1 logs statistics\n"
 	"\n"
 	"Options of libfuse (for example default_permissions, auto_unmount) are\n"
 	"passed on; see obsmount(1) and mount.fuse3(8).\n";

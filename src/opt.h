@@ -54,6 +54,7 @@ struct mount_cfg {
 	char *cafile;
 	char *cache_dir;
 	char *sse; /* sse= as given ("none", "s3", "kms[:ID]", "c:PATH"), or NULL */
+	char *log_file; /* absolute path, or NULL: syslog (stderr with -f) */
 
 	/* Flags, also handed on to libfuse. */
 	int ro;

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import new_bucket_name
-from test_fs import MIB, PART_MIB, Mount, client
+from test_fs import MIB, PART_MIB, Mount, client, obsmount_bin
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/fuse"),
@@ -146,3 +146,106 @@ def test_sigterm_stores_open_files(admin, flags):
     assert sha(m.s3.get_object(m.bucket, "big.bin").body) == sha(big)
     assert m.s3.get_object(m.bucket, "small.txt").body == small
     assert_clean_log(m)
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def read_text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+STATS = {
+    "stat cache": ("hits", "misses", "negative_hits", "entries", "evictions", "dropped"),
+    "dir cache": ("hits", "misses", "dirs", "entries"),
+    "transfers": ("bytes_read", "bytes_written", "requests", "retries", "errors"),
+}
+
+
+def parse_stats(text):
+    """The last statistics of each kind in @text, as {kind: {name: int}}."""
+    out = {}
+    for line in text.splitlines():
+        mt = re.search(r"notice: stats: ([a-z ]+): (.*)$", line)
+        if mt:
+            out[mt.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", mt.group(2))}
+    return out
+
+
+def test_log_file_sigusr1_sighup(admin):
+    """log_file= gets the daemon's log; SIGUSR1 writes the statistics there;
+    after logrotate moves the file away, SIGHUP makes a new one."""
+    work = tempfile.mkdtemp(prefix="obsmount-admin-log-")
+    try:
+        log = os.path.join(work, "obsmount.log")
+        m = admin(["log_file=" + log, "log_level=info"])
+        wait_for(lambda: "mounted bucket" in read_text(log), what="the mount's log line")
+        assert os.stat(log).st_mode & 0o777 == 0o640
+        # Nothing of it went to stderr (the -f log).
+        assert "mounted bucket" not in m.read_log()
+
+        data = os.urandom(300000)
+        with open(m.path("a.bin"), "wb") as f:
+            f.write(data)
+        for _ in range(3):
+            os.stat(m.path("a.bin"))
+        assert os.listdir(m.dir) == ["a.bin"]
+        with open(m.path("a.bin"), "rb") as f:
+            assert f.read() == data
+        with pytest.raises(FileNotFoundError):
+            os.stat(m.path("missing"))
+
+        m.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "transfers" in parse_stats(read_text(log)), what="statistics")
+        st = parse_stats(read_text(log))
+        for kind, names in STATS.items():
+            assert kind in st, read_text(log)
+            assert set(names) <= set(st[kind]), (kind, st[kind])
+        t = st["transfers"]
+        assert t["bytes_written"] == len(data)
+        assert t["bytes_read"] == len(data)
+        assert t["requests"] >= 2  # at least the upload and the bucket check
+        assert t["errors"] == 0
+        assert st["stat cache"]["entries"] >= 1
+        assert st["stat cache"]["hits"] >= 1
+
+        # The daemon is alive and the mount works after both signals.
+        os.rename(log, log + ".1")
+        m.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reopened log_file" in read_text(log), what="a new log file")
+        assert m.proc.poll() is None and os.path.ismount(m.dir)
+        assert "reopened" not in read_text(log + ".1")
+        m.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "transfers" in parse_stats(read_text(log)),
+                 what="statistics in the new file")
+        assert parse_stats(read_text(log))["transfers"]["bytes_written"] == len(data)
+        with open(m.path("b.txt"), "wb") as f:
+            f.write(b"after the rotation\n")
+        assert m.s3.get_object(m.bucket, "b.txt").body == b"after the rotation\n"
+
+        r = subprocess.run(["umount", m.dir], stderr=subprocess.PIPE)
+        assert r.returncode == 0, r.stderr
+        assert wait_exit(m) == 0
+        for text in (read_text(log), read_text(log + ".1"), m.read_log()):
+            bad = [ln for ln in text.splitlines()
+                   if re.search(r"obsmount (err|warn):|==\d+==", ln)]
+            assert not bad, "\n".join(bad)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_log_file_must_be_absolute(rgw):
+    r = subprocess.run([obsmount_bin(), "b", "/mnt",
+                        "-o", "log_file=relative.log"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 1
+    assert b"invalid log_file 'relative.log': expected an absolute path" in r.stderr

@@ -335,6 +335,89 @@ static void test_fstab_noise(void **state)
 	done(&p);
 }
 
+/* Is @opt one of the comma-separated -o options left for libfuse? */
+static bool args_have_opt(const struct parsed *p, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (int i = 1; i < p->args.argc; i++) {
+		const char *s = p->args.argv[i];
+		if (strncmp(s, "-o", 2) == 0)
+			s += 2;
+		while (*s) {
+			size_t k = strcspn(s, ",");
+			if (k == n && strncmp(s, opt, n) == 0)
+				return true;
+			s += k + (s[k] == ',');
+		}
+	}
+	return false;
+}
+
+/* Each word alone, as mount(8) and systemd pass them: accepted, dropped. */
+static void test_fstab_each_word(void **state)
+{
+	static const char *const words[] = {
+		"auto",
+		"noauto",
+		"user",
+		"nouser",
+		"users",
+		"nofail",
+		"_netdev",
+		"defaults",
+		"x-systemd.automount",
+		"x-systemd.requires=network-online.target",
+		"x-systemd.mount-timeout=30",
+		"x-systemd.idle-timeout=1min",
+		"comment=systemd.automount",
+	};
+	struct parsed p;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+		const char *argv[] = { "b", "/mnt", "-o", words[i], NULL };
+		run(&p, argv);
+		if (p.parse_rc != 0 || p.validate_rc != 0)
+			fail_msg("'%s' refused: %s", words[i], buf_str(&p.problems));
+		if (args_have_opt(&p, words[i]))
+			fail_msg("'%s' was passed on to libfuse", words[i]);
+		assert_int_equal(p.cfg.ro, 0);
+		done(&p);
+	}
+	/* rw (mount(8) adds it) is the kernel's: kept for libfuse, which takes it. */
+	const char *argv[] = { "b", "/mnt", "-o", "rw,_netdev", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, 0);
+	assert_true(args_have_opt(&p, "rw"));
+	assert_false(args_have_opt(&p, "_netdev"));
+	assert_int_equal(p.cfg.ro, 0);
+	done(&p);
+}
+
+static void test_log_file(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	const char *argv[] = { "b", "/mnt", "-o", "log_file=/var/log/obsmount.log", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, 0);
+	assert_string_equal(p.cfg.log_file, "/var/log/obsmount.log");
+	assert_false(args_have(&p, "log_file"));
+	done(&p);
+	/* The daemon runs in '/': a relative path would move. */
+	const char *argv2[] = { "b", "/mnt", "-o", "log_file=obsmount.log", NULL };
+	run(&p, argv2);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "invalid log_file 'obsmount.log'"));
+	done(&p);
+	const char *argv3[] = { "b", "/mnt", NULL };
+	run(&p, argv3);
+	assert_null(p.cfg.log_file);
+	done(&p);
+}
+
 static void test_numbers_edges(void **state)
 {
 	(void)state;
@@ -369,6 +452,8 @@ int main(void)
 		cmocka_unit_test(test_virtual_needs_dns_name),
 		cmocka_unit_test(test_encryption_rules),
 		cmocka_unit_test(test_fstab_noise),
+		cmocka_unit_test(test_fstab_each_word),
+		cmocka_unit_test(test_log_file),
 		cmocka_unit_test(test_numbers_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
