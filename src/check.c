@@ -739,6 +739,16 @@ static const char *probe_fix(const struct check *k, int r, const struct s3_statu
 	return "see the server's message in the log above";
 }
 
+/* Does the reported KMS key id @got name key @want (the id itself, or an ARN ending in it)? */
+static bool kms_id_names(const char *got, const char *want)
+{
+	size_t gl = strlen(got), wl = strlen(want);
+
+	if (gl < wl || strcmp(got + gl - wl, want) != 0)
+		return false;
+	return gl == wl || got[gl - wl - 1] == '/' || got[gl - wl - 1] == ':';
+}
+
 /* What HEAD reports about the probe, against what was asked. */
 static void judge_probe(struct check *k, const struct sse_choice *ch, const struct store_enc *e)
 {
@@ -763,21 +773,17 @@ static void judge_probe(struct check *k, const struct sse_choice *ch, const stru
 		return;
 	}
 	if (k->mode == STORE_SSE_KMS) {
-		size_t wl = want ? strlen(want) : 0, gl = strlen(e->kms_key_id);
-		bool same = !want || (gl >= wl && strcmp(e->kms_key_id + gl - wl, want) == 0 &&
-				      (gl == wl || e->kms_key_id[gl - wl - 1] == '/' ||
-				       e->kms_key_id[gl - wl - 1] == ':'));
-		if (want && !gl)
+		if (want && !e->kms_key_id[0])
 			say(k, V_WARN, "none needed if the server never reports key ids",
 			    "encryption probe: SSE-KMS works but the server reports no key id");
-		else if (!same)
+		else if (want && !kms_id_names(e->kms_key_id, want))
 			say(k, V_FAIL, "check the key id of sse=kms:KEYID",
 			    "encryption probe: the server used KMS key '%s', not '%s'",
 			    e->kms_key_id, want);
 		else
 			say(k, V_OK, NULL,
 			    "encryption probe: SSE-KMS write, read back and delete work; key '%s'",
-			    gl ? e->kms_key_id : "(default)");
+			    e->kms_key_id[0] ? e->kms_key_id : "(default)");
 		return;
 	}
 	say(k, V_OK, NULL, "encryption probe: %s write, read back and delete work",
@@ -807,9 +813,10 @@ static void check_sse_probe(struct check *k)
 	r = s3_put_object(k->s3, key, PROBE_BODY, strlen(PROBE_BODY), NULL, &ch, NULL, &st);
 	if (r && st.http_status / 100 != 2) {
 		say(k, V_FAIL, probe_fix(k, r, &st),
-		    "encryption probe: cannot write '%s' with %s: %s%s%s%s", key,
+		    "encryption probe: cannot write '%s' with %s: %s%s%s%s%s%s", key,
 		    mode_name(k->mode), st.http_status ? s3_err_describe(&st) : strerror(-r),
-		    st.code[0] ? " (" : "", st.code, st.code[0] ? ")" : "");
+		    st.code[0] ? " (" : "", st.code, st.code[0] ? ")" : "",
+		    st.message[0] ? ": " : "", st.message);
 		return;
 	}
 	/* Written, perhaps with the wrong encryption: look, then clean up. */

@@ -105,6 +105,7 @@ def run_check(setup, bucket=None, url=None, https_url=None, passwd=None, extra=(
     for secret in (env["OBSMOUNT_TEST_SECRET_KEY"], WRONG_SECRET, setup["sse_key"]):
         assert secret not in r.out and secret not in r.err, r
     assert r.lines, r
+    assert not re.search(r"==\d+==|runtime error:", r.err), "sanitizer report:\n%s" % r.err
     for l in r.lines:
         assert LINE.match(l), "not a verdict line: %r\n%r" % (l, r)
         if l.startswith("FAIL: ") or l.startswith("warn: "):
@@ -357,3 +358,11 @@ def test_misspelt_option_warns_without_its_value(setup):
     l = r.line("warn", "options")
     assert "'sse_kye'" in l and "fix: correct its spelling" in l, l
     assert "TOPSECRETVALUE" not in r.out + r.err, r
+
+
+def test_sse_kms_unknown_key(setup):
+    r = run_check(setup, extra=["sse=kms:obsmount-check-no-such-key"])
+    assert r.rc == 1, r
+    l = r.line("FAIL", "encryption probe")
+    assert "SSE-KMS" in l and "fix: make sure the KMS key" in l, l
+    assert not probe_objects(setup)
