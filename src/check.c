@@ -115,22 +115,6 @@ static enum store_sse sse_wanted(const char *s)
 	return STORE_SSE_NONE;
 }
 
-static const char *mode_name(enum store_sse m)
-{
-	switch (m) {
-	case STORE_SSE_C:
-		return "SSE-C";
-	case STORE_SSE_KMS:
-		return "SSE-KMS";
-	case STORE_SSE_S3:
-		return "SSE-S3";
-	case STORE_SSE_NONE:
-		return "none";
-	default:
-		return "unknown";
-	}
-}
-
 /*
  * Mount options of libfuse and the kernel that opt_parse() leaves for
  * fuse_new(). Only fuse_new() can judge them, and it runs at mount time:
@@ -223,7 +207,8 @@ static bool check_options(struct check *k, int argc, char **argv)
 		    k->cfg.bucket, *k->cfg.prefix ? " (prefix '" : "", k->cfg.prefix,
 		    *k->cfg.prefix ? "')" : "", k->cfg.url, k->cfg.https_url ? ", https_url " : "",
 		    k->cfg.https_url ? k->cfg.https_url : "", k->cfg.sigv,
-		    k->cfg.addressing == OPT_ADDR_VIRTUAL ? "virtual" : "path", mode_name(k->mode));
+		    k->cfg.addressing == OPT_ADDR_VIRTUAL ? "virtual" : "path",
+		    sse_mode_name(k->mode));
 	return usable;
 }
 
@@ -695,8 +680,8 @@ static bool check_sse_transport(struct check *k)
 	if (k->mode != STORE_SSE_C && k->mode != STORE_SSE_KMS)
 		return true;
 	if (k->https_ep) {
-		say(k, V_OK, NULL, "encryption transport: %s requests go to %s", mode_name(k->mode),
-		    k->https_ep);
+		say(k, V_OK, NULL, "encryption transport: %s requests go to %s",
+		    sse_mode_name(k->mode), k->https_ep);
 		return true;
 	}
 	snprintf(fix, sizeof(fix),
@@ -705,7 +690,7 @@ static bool check_sse_transport(struct check *k)
 	say(k, V_FAIL, fix,
 	    "encryption transport: HTTP-only endpoint %s with %s configured: the service takes "
 	    "%s writes over HTTPS only",
-	    k->cfg.url, mode_name(k->mode), mode_name(k->mode));
+	    k->cfg.url, sse_mode_name(k->mode), sse_mode_name(k->mode));
 	return false;
 }
 
@@ -757,7 +742,7 @@ static void judge_probe(struct check *k, const struct sse_choice *ch, const stru
 	if (e->mode != k->mode) {
 		say(k, V_FAIL, "use a server and bucket that support this encryption mode",
 		    "encryption probe: the server stored the probe object with %s, not %s",
-		    mode_name(e->mode), mode_name(k->mode));
+		    sse_mode_name(e->mode), sse_mode_name(k->mode));
 		return;
 	}
 	if (k->mode == STORE_SSE_C) {
@@ -787,7 +772,7 @@ static void judge_probe(struct check *k, const struct sse_choice *ch, const stru
 		return;
 	}
 	say(k, V_OK, NULL, "encryption probe: %s write, read back and delete work",
-	    mode_name(k->mode));
+	    sse_mode_name(k->mode));
 }
 
 static void check_sse_probe(struct check *k)
@@ -814,7 +799,7 @@ static void check_sse_probe(struct check *k)
 	if (r && st.http_status / 100 != 2) {
 		say(k, V_FAIL, probe_fix(k, r, &st),
 		    "encryption probe: cannot write '%s' with %s: %s%s%s%s%s%s", key,
-		    mode_name(k->mode), st.http_status ? s3_err_describe(&st) : strerror(-r),
+		    sse_mode_name(k->mode), st.http_status ? s3_err_describe(&st) : strerror(-r),
 		    st.code[0] ? " (" : "", st.code, st.code[0] ? ")" : "",
 		    st.message[0] ? ": " : "", st.message);
 		return;
@@ -828,8 +813,8 @@ static void check_sse_probe(struct check *k)
 	r = s3_head_object(k->s3, key, &ch, &known, &info, &st);
 	if (r)
 		say(k, V_FAIL, probe_fix(k, r, &st),
-		    "encryption probe: cannot read back '%s' with %s: %s", key, mode_name(k->mode),
-		    st.http_status ? s3_err_describe(&st) : strerror(-r));
+		    "encryption probe: cannot read back '%s' with %s: %s", key,
+		    sse_mode_name(k->mode), st.http_status ? s3_err_describe(&st) : strerror(-r));
 	else
 		judge_probe(k, &ch, &info.enc);
 	store_info_release(&info);

@@ -17,16 +17,16 @@
 
 /* Which spec table (or our own rule) a restriction comes from. */
 enum ruleset {
-	RS_NONE, /* ordinary settings: nothing restricts */
-	RS_T1,	 /* table 1, SSE-C */
-	RS_T2,	 /* table 2, SSE-KMS */
-	RS_T12,	 /* unknown encryption: tables 1 and 2 intersected */
-	RS_T2R,	 /* keyless read of unknown encryption: table 2 */
-	RS_T3,	 /* table 3, CopyObject */
-	RS_T3U,	 /* table 3 with an unknown side */
-	RS_T4,	 /* table 4, UploadPartCopy */
-	RS_T4U,	 /* table 4 with an unknown side */
-	RS_KEY,	 /* key material only over HTTPS (ours, not the service's) */
+	RS_NONE,   /* ordinary settings: nothing restricts */
+	RS_T1,	   /* table 1, SSE-C */
+	RS_T2,	   /* table 2, SSE-KMS */
+	RS_T12,	   /* unknown encryption: tables 1 and 2 intersected */
+	RS_T2R,	   /* keyless read of unknown encryption: table 2 */
+	RS_T3,	   /* table 3, CopyObject */
+	RS_T3U,	   /* table 3 with an unknown side */
+	RS_T4,	   /* table 4, UploadPartCopy */
+	RS_T4U,	   /* table 4 with an unknown side */
+	RS_KEY,	   /* key material only over HTTPS (ours, not the service's) */
 	RS_PREFER, /* upgrade policy: encrypted objects over HTTPS when we can */
 	RS_COUNT
 };
@@ -131,8 +131,9 @@ static const char *const rule_text[RS_COUNT][NEED_COUNT] = {
 	[RS_T4] = RULE_TEXTS("spec table 4 (UploadPartCopy)"),
 	[RS_T4U] = RULE_TEXTS(
 		"spec table 4 (UploadPartCopy, unknown encryption treated as SSE-C and SSE-KMS)"),
-	[RS_T2R] = RULE_TEXTS("spec table 2 (keyless read of an object of unknown encryption, "
-			      "looked up as SSE-KMS: an SSE-C object cannot be read without its key)"),
+	[RS_T2R] =
+		RULE_TEXTS("spec table 2 (keyless read of an object of unknown encryption, "
+			   "looked up as SSE-KMS: an SSE-C object cannot be read without its key)"),
 	[RS_KEY] = RULE_TEXTS("SSE-C key material travels only over HTTPS"),
 	[RS_PREFER] = RULE_TEXTS("upgrade policy: requests about encrypted objects use HTTPS "
 				 "when an HTTPS endpoint exists"),

@@ -1010,22 +1010,6 @@ static const char *resp_request_id(const struct http_response *r)
 	return id ? id : "-";
 }
 
-static const char *sse_mode_name(enum store_sse m)
-{
-	switch (m) {
-	case STORE_SSE_NONE:
-		return "none";
-	case STORE_SSE_C:
-		return "SSE-C";
-	case STORE_SSE_KMS:
-		return "SSE-KMS";
-	case STORE_SSE_S3:
-		return "SSE-S3";
-	default:
-		return "unknown";
-	}
-}
-
 /* Does the reported KMS key id @got name the wanted @want (an id or ARN)? */
 static bool kms_id_matches(const char *want, const char *got)
 {
@@ -1076,7 +1060,8 @@ static int check_enc(const struct s3_op *op, const char *req_id, const struct st
 		return 0;
 	printable_key(op->key, k, sizeof(k));
 	log_msg(LOG_LVL_ERR, LOG_CAT_S3,
-		"op=%s key='%s' request-id=%s: the server reports encryption %s%s%s, not the %s%s%s "
+		"op=%s key='%s' request-id=%s: the server reports encryption %s%s%s, not the "
+		"%s%s%s "
 		"asked for; the operation failed",
 		s3_op_name(op->kind), k, req_id, sse_mode_name(got->mode),
 		got->kms_key_id[0] ? " key " : "", got->kms_key_id, sse_mode_name(want->mode),
@@ -1171,9 +1156,9 @@ static int add_mpu_query(struct s3_op *op, const char *upload_id, int number)
 int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *err)
 {
 	static const enum guard_op ops[] = {
-		GUARD_OP_PUT_OBJECT,  GUARD_OP_INITIATE_MPU, GUARD_OP_UPLOAD_PART,
-		GUARD_OP_COMPLETE_MPU, GUARD_OP_HEAD_OBJECT, GUARD_OP_GET_OBJECT,
-		GUARD_OP_COPY_OBJECT, GUARD_OP_UPLOAD_PART_COPY,
+		GUARD_OP_PUT_OBJECT,   GUARD_OP_INITIATE_MPU,	  GUARD_OP_UPLOAD_PART,
+		GUARD_OP_COMPLETE_MPU, GUARD_OP_HEAD_OBJECT,	  GUARD_OP_GET_OBJECT,
+		GUARD_OP_COPY_OBJECT,  GUARD_OP_UPLOAD_PART_COPY,
 	};
 	enum guard_enc e = guard_enc_of(mode);
 
@@ -1199,11 +1184,11 @@ int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *
 		else
 			fix = "add https_url=https://HOST[:PORT], or use an https:// url";
 		rc = buf_addf(err,
-			       "the protocol guard would refuse %s of %s objects over %s with %s "
-			       "signatures (%s); fix: %s",
-			       guard_op_name(ops[i]), guard_enc_name(e),
-			       c->want_transport == GUARD_HTTPS ? "HTTPS" : "plain HTTP",
-			       c->want_sig == GUARD_V4 ? "V4" : "V2", d.rule ? d.rule : "?", fix);
+			      "the protocol guard would refuse %s of %s objects over %s with %s "
+			      "signatures (%s); fix: %s",
+			      guard_op_name(ops[i]), guard_enc_name(e),
+			      c->want_transport == GUARD_HTTPS ? "HTTPS" : "plain HTTP",
+			      c->want_sig == GUARD_V4 ? "V4" : "V2", d.rule ? d.rule : "?", fix);
 		return rc ? rc : -EACCES;
 	}
 	return 0;

@@ -503,3 +503,8 @@ enum guard_enc sse_guard_enc(enum store_sse mode)
 		return GUARD_ENC_UNKNOWN;
 	}
 }
+
+const char *sse_mode_name(enum store_sse mode)
+{
+	return guard_enc_name(sse_guard_enc(mode));
+}

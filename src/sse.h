@@ -158,4 +158,7 @@ bool sse_choice_has_key(const struct sse_choice *c);
 /* The guard's view of a storage encryption mode (UNKNOWN stays unknown). */
 enum guard_enc sse_guard_enc(enum store_sse mode);
 
+/* "none", "SSE-C", "SSE-KMS", "SSE-S3" or "unknown": static, for messages. */
+const char *sse_mode_name(enum store_sse mode);
+
 #endif

@@ -34,7 +34,7 @@ enum store_sse {
 
 struct store_enc {
 	enum store_sse mode;
-	char key_md5[32]; /* SSE-C: base64 MD5 of the key, NUL-terminated; else "" */
+	char key_md5[32];    /* SSE-C: base64 MD5 of the key, NUL-terminated; else "" */
 	char kms_key_id[96]; /* SSE-KMS: key id as reported; may be "" */
 };
 
@@ -136,7 +136,8 @@ struct store_ops {
 			     const struct store_enc *src_enc, struct store_part *out);
 	/* Complete with @n parts in ascending order. */
 	int (*mpu_complete)(struct store *s, const char *key, const char *upload_id,
-			    const struct store_part *parts, size_t n, const struct store_enc *floor);
+			    const struct store_part *parts, size_t n,
+			    const struct store_enc *floor);
 	int (*mpu_abort)(struct store *s, const char *key, const char *upload_id);
 	/*
 	 * Server-side copy src -> dst (one CopyObject, objects up to 5 GiB).

@@ -122,8 +122,8 @@ struct mpu {
 	struct store_part *parts; /* [i] is part i + 1 */
 	size_t cap_parts;
 	unsigned inflight;
-	int err;   /* first failure of a part */
-	bool dead; /* content under it changed: abort, do not complete */
+	int err;		/* first failure of a part */
+	bool dead;		/* content under it changed: abort, do not complete */
 	struct store_enc floor; /* the replaced object's encryption (store.h) */
 };
 
@@ -148,8 +148,8 @@ static void part_run(struct fh_job *j)
 	int err;
 
 	if (pj->data)
-		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len,
-					&m->floor, &part);
+		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len, &m->floor,
+					&part);
 	else
 		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
 					     pj->len, &pj->enc, &part);
