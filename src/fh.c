@@ -799,6 +799,30 @@ struct fh *fh_find(struct fh_ctx *ctx, const char *key)
 	return h;
 }
 
+void fh_forget_key(struct fh_ctx *ctx, const char *key)
+{
+	struct fh_file *f;
+
+	pthread_mutex_lock(&ctx->lock);
+	f = table_find(ctx, key);
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	while (f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_lock(&ctx->lock);
+	if (f->in_table)
+		table_unlink(ctx, f);
+	pthread_mutex_unlock(&ctx->lock);
+	/* a streamed upload of it must not complete */
+	mpu_drop_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	file_unref(f);
+}
+
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 {
 	char *nk = strdup(newkey);

@@ -132,4 +132,12 @@ struct fh *fh_find(struct fh_ctx *ctx, const char *key);
  */
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey) MUST_CHECK;
 
+/*
+ * The object @key (borrowed) is being deleted: an open file of it, if
+ * any, waits for an upload in progress, then leaves the table. Its handles
+ * still read and write their data, but it is never stored again (the
+ * POSIX unlink of an open file). Takes ctx->lock and the file's lock.
+ */
+void fh_forget_key(struct fh_ctx *ctx, const char *key);
+
 #endif

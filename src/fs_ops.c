@@ -498,6 +498,8 @@ static int fs_unlink(const char *path)
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
+	/* an open file of it must not bring the object back on close */
+	fh_forget_key(c->fh, key);
 	r = c->st->ops->del(c->st, key);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {

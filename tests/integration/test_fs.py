@@ -195,6 +195,29 @@ def errno_of(fn, *a):
 
 # ---- files --------------------------------------------------------------
 
+def test_unlink_open_file(d):
+    """A file unlinked while open is gone for good: closing it (dirty, with
+    writes after the unlink) must not bring the object back."""
+    m, t = d
+    p = m.path(t, "gone")
+    f = open(p, "wb")
+    try:
+        f.write(b"x" * 1000)
+        f.flush()
+        os.fsync(f.fileno())
+        assert head(m, t + "/gone").ok
+        os.unlink(p)
+        f.write(b"written after the unlink")
+        f.flush()
+        os.fsync(f.fileno())
+    finally:
+        f.close()
+    assert not os.path.exists(p)
+    assert "gone" not in os.listdir(m.path(t))
+    with pytest.raises(s3c.S3Error):
+        head(m, t + "/gone")
+
+
 def test_create_write_read_unlink(d):
     m, t = d
     p = m.path(t, "f.txt")
