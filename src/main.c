@@ -85,9 +85,51 @@ struct mount {
 	struct fuse *fuse;
 };
 
+/*
+ * Name the mount after its source as given (BUCKET[:/PREFIX], the first
+ * argument that is no option), not "obsmount": findmnt and /proc/mounts
+ * then show what fstab says, and mount -a sees the entry as mounted. The
+ * options go first, so that a fsname= or subtype= of the user's wins.
+ * 0 or -ENOMEM.
+ */
+static int add_fsname(struct fuse_args *args, int argc, char **argv)
+{
+	const char *src = NULL;
+	struct buf b;
+	int r;
+
+	for (int i = 1; i < argc && !src; i++) {
+		if (strcmp(argv[i], "-o") == 0)
+			i++;
+		else if (argv[i][0] != '-')
+			src = argv[i];
+	}
+	if (!src)
+		return 0;
+	buf_init(&b, 4096 + 16);
+	r = buf_adds(&b, "-ofsname=");
+	/* libfuse's option syntax: a backslash escapes ',' and itself. */
+	for (const char *p = src; r == 0 && *p; p++) {
+		if (*p == ',' || *p == '\\')
+			r = buf_add(&b, "\\", 1);
+		if (r == 0)
+			r = buf_add(&b, p, 1);
+	}
+	if (r == 0 && fuse_opt_insert_arg(args, 1, buf_str(&b)) != 0)
+		r = -ENOMEM;
+	/* libfuse names the type fuse.obsmount only when no fsname is given. */
+	if (r == 0 && fuse_opt_insert_arg(args, 1, "-osubtype=obsmount") != 0)
+		r = -ENOMEM;
+	buf_release(&b);
+	return r;
+}
+
 /* Options and libfuse's command line. 0 or an exit code. */
 static int parse(struct fuse_args *args, struct mount *m)
 {
+	/* main()'s argv: opt_parse() replaces args->argv and drops BUCKET. */
+	int argc0 = args->argc;
+	char **argv0 = args->argv;
 	struct buf problems;
 	int r;
 
@@ -109,6 +151,10 @@ static int parse(struct fuse_args *args, struct mount *m)
 		return EXIT_USAGE;
 	}
 	buf_release(&problems);
+	if (add_fsname(args, argc0, argv0) != 0) {
+		fail("out of memory");
+		return EXIT_USAGE;
+	}
 	if (fuse_parse_cmdline(args, &m->fo) != 0)
 		return EXIT_USAGE;
 	if (!m->fo.mountpoint) {

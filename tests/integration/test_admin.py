@@ -80,6 +80,34 @@ def assert_clean_log(m, allow=()):
     assert not bad, "daemon logged:\n" + "\n".join(bad)
 
 
+def mount_source(path):
+    """The source column of /proc/mounts for mount point @path."""
+    with open("/proc/self/mounts") as f:
+        rows = [ln.split() for ln in f]
+    got = [r for r in rows if r[1] == path]
+    assert len(got) == 1, "%d mounts on %s" % (len(got), path)
+    assert got[0][2] == "fuse.obsmount"
+    return got[0][0]
+
+
+def test_source_is_the_bucket(admin, rgw):
+    """/proc/mounts names the mount after BUCKET[:/PREFIX], as fstab does, so
+    that mount(8) recognises fstab entries as mounted; fsname= overrides."""
+    m = admin()
+    assert mount_source(m.dir) == m.bucket
+    m2 = admin(["fsname=custom"])
+    assert mount_source(m2.dir) == "custom"
+    os.makedirs(m.path("sub"))
+    sub = os.path.join(os.path.dirname(m.dir), "sub")
+    os.makedirs(sub)
+    m3 = Mount(rgw, m.bucket, sub, True, [], [], prefix=":/sub")
+    m3.start()
+    try:
+        assert mount_source(m3.dir) == m.bucket + ":/sub"
+    finally:
+        m3.stop()
+
+
 def test_umount_after_write(admin):
     """umount(8), not fusermount3: the file written just before is complete."""
     m = admin()
