@@ -33,10 +33,21 @@ if dpkg-query -W -f='${Status}' obsmount 2>/dev/null | grep 'install ok installe
 	installed_before=1
 fi
 apt-get install -y -q --reinstall "$deb"
+fstab_line=""
 cleanup() {
+	fstab_remove
 	if [ "$installed_before" = 0 ] && [ "${OBSMOUNT_KEEP_DEB:-0}" != 1 ]; then
 		apt-get purge -y -q obsmount >/dev/null || true
 	fi
+}
+# Take our line out of /etc/fstab again, leaving everything else as it is
+# (rewritten in place: same inode, owner and mode).
+fstab_remove() {
+	local rest
+	[ -n "$fstab_line" ] || return 0
+	rest=$(grep -vxF -e "$fstab_line" /etc/fstab || true)
+	printf '%s\n' "$rest" >/etc/fstab
+	fstab_line=""
 }
 trap cleanup EXIT
 
@@ -171,8 +182,53 @@ mount_check() {
 	else
 		bad "mount -t fuse.obsmount $b"
 	fi
+	fstab_check
 	"${s3c[@]}" rb "$b" --force >/dev/null 2>&1 || true
 	rm -rf "$tmp"
+}
+
+# The same bucket through a temporary /etc/fstab line: "mount DIR" and
+# "umount DIR", as a user of the package does. Uses mount_check's locals.
+fstab_check() {
+	local fmnt=$tmp/fstab-mnt fdata="written through an fstab entry $b" n rc=0
+	mkdir "$fmnt"
+	local opts="_netdev,x-systemd.mount-timeout=30,url=$OBSMOUNT_TEST_HTTPS_URL,cafile=$OBSMOUNT_TEST_CA,region=$OBSMOUNT_TEST_REGION,passwd_file=$tmp/passwd,sse=c:$tmp/keys"
+	# noauto: not mounted at boot should the line ever be left behind.
+	fstab_line="$b $fmnt fuse.obsmount noauto,nofail,$opts 0 0"
+	# A last line without its newline would swallow ours.
+	if [ -s /etc/fstab ] && [ -n "$(tail -c 1 /etc/fstab)" ]; then
+		echo >>/etc/fstab
+	fi
+	printf '%s\n' "$fstab_line" >>/etc/fstab
+	# For mount -a, a table holding only this entry, without noauto.
+	printf '%s %s fuse.obsmount %s 0 0\n' "$b" "$fmnt" "$opts" >"$tmp/fstab"
+	if mount "$fmnt" && mountpoint -q "$fmnt"; then
+		printf '%s\n' "$fdata" >"$fmnt/fstab.txt" || rc=1
+		[ "$(cat "$fmnt/fstab.txt" 2>/dev/null)" = "$fdata" ] || rc=1
+		# The file of the mount -t check is there too.
+		[ "$(cat "$fmnt/hello.txt" 2>/dev/null)" = "$data" ] || rc=1
+		# The source column matches fstab, so mount -a leaves it alone
+		# instead of mounting it a second time on top.
+		[ "$(findmnt -n -o SOURCE --target "$fmnt")" = "$b" ] || rc=1
+		mount -a -T "$tmp/fstab" || rc=1
+		n=$(awk -v d="$fmnt" '$2 == d' /proc/self/mounts | wc -l)
+		[ "$n" = 1 ] || rc=1
+		umount "$fmnt" || { fusermount3 -u -z "$fmnt"; rc=1; }
+		! mountpoint -q "$fmnt" || rc=1
+		got=$("${s3c[@]}" --sse-c-key "$(cat "$tmp/keys")" get "$b" fstab.txt - 2>/dev/null) || rc=1
+		[ "$got" = "$fdata" ] || rc=1
+		if [ "$rc" = 0 ]; then
+			ok "mount and umount through an /etc/fstab line, SSE-C data round trip"
+		else
+			bad "I/O through the /etc/fstab line for $b"
+		fi
+	else
+		bad "mount $fmnt (an /etc/fstab line)"
+	fi
+	fstab_remove
+	if grep -F "$fmnt" /etc/fstab >/dev/null; then
+		bad "the temporary line is still in /etc/fstab"
+	fi
 }
 mount_check
 
