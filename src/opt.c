@@ -540,7 +540,9 @@ static const char help_text[] =
 	"                           SIGHUP reopens it, SIGUSR1 logs statistics\n"
 	"\n"
 	"Options of libfuse (for example default_permissions, auto_unmount) are\n"
-	"passed on; see obsmount(1) and mount.fuse3(8).\n";
+	"passed on; see obsmount(1) and mount.fuse3(8). The fstab words auto,\n"
+	"noauto, user, nouser, users, nofail, _netdev, defaults, x-systemd.* and\n"
+	"comment= are accepted and ignored.\n";
 
 void opt_print_help(FILE *out)
 {
