@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,9 +237,10 @@ static void mem_unaccount(struct fh_file *f, size_t bytes)
 }
 
 /*
- * Memory staging is over budget: move this file's chunks to an unlinked
- * temp file in $TMPDIR (or /var/tmp, which survives reboots less often than
- * it is tmpfs) and stage on disk from now on.
+ * Memory staging is over budget, or the file is streamed in parts: move
+ * this file's chunks to an unlinked temp file in $TMPDIR (or /var/tmp,
+ * which survives reboots less often than it is tmpfs) and stage on disk
+ * from now on.
  */
 static int spill(struct fh_file *f)
 {
@@ -270,9 +272,43 @@ static int spill(struct fh_file *f)
 	s->n_chunks = 0;
 	mem_unaccount(f, s->mem);
 	s->fd = fd;
-	log_msg(LOG_LVL_INFO, LOG_CAT_FH, "memory staging limit reached: '%s' staged on disk",
-		f->key);
+	/*
+	 * The freed chunks sit in the arenas of the threads that wrote them;
+	 * give their pages back now, or they stay resident beside the part
+	 * buffers that take their place in the budget.
+	 */
+	malloc_trim(0);
+	log_msg(LOG_LVL_INFO, LOG_CAT_FH, "'%s' staged on disk from now on", f->key);
 	return 0;
+}
+
+void fh_mem_reserve_locked(struct fh_file *f, size_t bytes)
+{
+	struct fh_ctx *ctx = f->ctx;
+	bool over;
+
+	pthread_mutex_lock(&ctx->lock);
+	over = ctx->mem_used + bytes > ctx->cfg->mem_limit;
+	pthread_mutex_unlock(&ctx->lock);
+	/* A failed spill is logged; the data then stays in memory. */
+	if (over && f->stg.fd < 0 && f->stg.mem)
+		(void)spill(f);
+	pthread_mutex_lock(&ctx->lock);
+	ctx->mem_used += bytes;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void fh_stg_to_disk_locked(struct fh_file *f)
+{
+	if (f->stg.fd < 0 && f->stg.mem)
+		(void)spill(f);
+}
+
+void fh_mem_release(struct fh_ctx *ctx, size_t bytes)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->mem_used -= bytes;
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 /* Make chunk @idx exist. 0, -ENOSPC (over budget: spill) or -ENOMEM. */
@@ -502,6 +538,7 @@ void fh_ctx_free(struct fh_ctx *ctx)
 	if (ctx->files)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "open files left at shutdown");
 	mpu_pool_free(ctx->pool);
+	mpu_bufs_free(ctx);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }

@@ -82,7 +82,11 @@ struct fh_ctx {
 	unsigned parallel; /* cfg->parallel, at least 1 */
 	pthread_mutex_t lock;
 	struct fh_file *files; /* ctx->lock: every file reachable by key */
-	size_t mem_used;       /* ctx->lock: bytes of memory staging, all files */
+	size_t mem_used;       /* ctx->lock: memory staging and upload buffers, all files */
+	/* ctx->lock: idle part_size upload buffers kept for reuse (in mem_used) */
+	void **spare;
+	size_t n_spare;
+	size_t bufs_busy; /* ctx->lock: upload buffers handed out */
 };
 
 /* Staging: a sparse temporary file, or memory chunks (fd < 0). */
@@ -164,6 +168,24 @@ int fh_stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off) MUST_CH
 int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off) MUST_CHECK;
 
 /*
+ * Upload buffers (parts, single PUTs) come out of the same budget
+ * (cfg->mem_limit) as memory staging, so that staging moves to disk before
+ * the two together exceed it. Reserve @bytes for a buffer of @f's upload:
+ * over budget, @f's own memory staging moves to disk first. Never refused:
+ * an upload holds at most `parallel` buffers. f->lock held.
+ */
+void fh_mem_reserve_locked(struct fh_file *f, size_t bytes);
+/* Give a reservation back. Takes ctx->lock; any other lock may be held. */
+void fh_mem_release(struct fh_ctx *ctx, size_t bytes);
+/*
+ * Move @f's memory staging to disk (a file streamed in parts keeps its
+ * staged copy only for reads and rewrites; memory is for the parts in
+ * flight and for small files). Failures are logged and leave it in
+ * memory. f->lock held.
+ */
+void fh_stg_to_disk_locked(struct fh_file *f);
+
+/*
  * Fetch every byte of [a, b) that is below base_size and not present from
  * the stored object @key into staging. Drops f->lock around each request;
  * bytes written meanwhile win over fetched ones. f->lock held. 0 or -errno
@@ -181,5 +203,7 @@ void mpu_stream_locked(struct fh_file *f);
 void mpu_changed_locked(struct fh_file *f, uint64_t off);
 /* Wait for the parts in flight, abort and free the upload. f->lock held. */
 void mpu_drop_locked(struct fh_file *f);
+/* Unmap the idle upload buffers (no lock held; no upload may run). */
+void mpu_bufs_free(struct fh_ctx *ctx);
 
 #endif

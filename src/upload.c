@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "crypto.h"
@@ -109,6 +110,95 @@ void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* ---- upload buffers ------------------------------------------------------ */
+
+/*
+ * Part and PUT buffers (up to part_size each) are mapped from the kernel,
+ * reserved in the memory budget of fh.c, and unmapped once no upload needs
+ * them: from malloc they would come, once glibc has raised its mmap
+ * threshold after the first free, out of per-thread arenas that keep the
+ * pages after free and grow the daemon's resident size beyond the budget.
+ * Up to `parallel` idle buffers of part_size are kept (and stay in the
+ * budget) while uploads run, so that a long upload does not fault in and
+ * zero every part's pages anew.
+ */
+static void *buf_get(struct fh_file *f, size_t len)
+{
+	struct fh_ctx *ctx = f->ctx;
+	void *p = NULL;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (len == ctx->part_size && ctx->n_spare)
+		p = ctx->spare[--ctx->n_spare];
+	if (p)
+		ctx->bufs_busy++;
+	pthread_mutex_unlock(&ctx->lock);
+	if (p)
+		return p;
+	fh_mem_reserve_locked(f, len);
+	p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fh_mem_release(ctx, len);
+		return NULL;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	ctx->bufs_busy++;
+	pthread_mutex_unlock(&ctx->lock);
+	return p;
+}
+
+/* Done with @p (from buf_get(), or NULL): keep it for reuse or unmap it. */
+static void buf_put(struct fh_ctx *ctx, void *p, size_t len)
+{
+	bool kept = false;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->bufs_busy--;
+	if (len == ctx->part_size && ctx->n_spare < ctx->parallel) {
+		if (!ctx->spare)
+			ctx->spare = calloc(ctx->parallel, sizeof(*ctx->spare));
+		if (ctx->spare) {
+			ctx->spare[ctx->n_spare++] = p;
+			kept = true;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (kept)
+		return;
+	munmap(p, len ? len : 1);
+	fh_mem_release(ctx, len);
+}
+
+/* No upload holds a buffer: give the idle ones back to the kernel. */
+static void bufs_trim(struct fh_ctx *ctx)
+{
+	void *spare[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->bufs_busy == 0) {
+		while (ctx->n_spare && n < ARRAY_SIZE(spare))
+			spare[n++] = ctx->spare[--ctx->n_spare];
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	for (size_t i = 0; i < n; i++) {
+		munmap(spare[i], ctx->part_size);
+		fh_mem_release(ctx, ctx->part_size);
+	}
+}
+
+void mpu_bufs_free(struct fh_ctx *ctx)
+{
+	while (ctx->n_spare) {
+		munmap(ctx->spare[--ctx->n_spare], ctx->part_size);
+		ctx->mem_used -= ctx->part_size;
+	}
+	free(ctx->spare);
+	ctx->spare = NULL;
+}
+
 /* ---- one multipart upload ----------------------------------------------- */
 
 /* Everything but @key and @id is guarded by f->lock. */
@@ -132,7 +222,7 @@ struct part_job {
 	struct fh_file *f;
 	struct mpu *m;
 	int number;
-	void *data; /* owned; NULL for a server-side copy */
+	void *data; /* owned (buf_get()); NULL for a server-side copy */
 	size_t len;
 	uint64_t copy_off;
 	struct store_enc enc;
@@ -153,7 +243,7 @@ static void part_run(struct fh_job *j)
 	else
 		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
 					     pj->len, &pj->enc, &part);
-	free(pj->data);
+	buf_put(f->ctx, pj->data, pj->len);
 	pthread_mutex_lock(&f->lock);
 	if (err) {
 		if (!m->err)
@@ -169,8 +259,9 @@ static void part_run(struct fh_job *j)
 }
 
 /*
- * Queue the next part: @data (owned, @len bytes) or, with @data NULL, a
- * copy of [next_off, next_off + len) of the stored object. f->lock held.
+ * Queue the next part: @data (owned, from buf_get(), @len bytes) or, with
+ * @data NULL, a copy of [next_off, next_off + len) of the stored object.
+ * f->lock held.
  */
 static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t len)
 {
@@ -204,7 +295,7 @@ static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t le
 	return 0;
 nomem:
 	free(pj);
-	free(data);
+	buf_put(f->ctx, data, len);
 	return -ENOMEM;
 }
 
@@ -325,14 +416,15 @@ void mpu_stream_locked(struct fh_file *f)
 			f->mpu = m;
 			if (err)
 				return;
+			fh_stg_to_disk_locked(f);
 		}
 		void *data = NULL;
 		if (!copy) {
-			data = malloc(psize);
+			data = buf_get(f, psize);
 			if (!data)
 				return;
 			if (fh_stg_pread(f, data, psize, off)) {
-				free(data);
+				buf_put(f->ctx, data, psize);
 				return;
 			}
 		}
@@ -386,7 +478,7 @@ static int put_locked(struct fh_file *f, const char *key, const struct store_met
 	err = fh_fetch_locked(f, key, 0, size);
 	if (err)
 		return err;
-	data = malloc(size ? (size_t)size : 1);
+	data = buf_get(f, (size_t)size);
 	if (!data)
 		return -ENOMEM;
 	err = fh_stg_pread(f, data, (size_t)size, 0);
@@ -401,7 +493,7 @@ static int put_locked(struct fh_file *f, const char *key, const struct store_met
 		}
 		pthread_mutex_lock(&f->lock);
 	}
-	free(data);
+	buf_put(f->ctx, data, (size_t)size);
 	return err;
 }
 
@@ -422,14 +514,14 @@ static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, 
 			err = fh_fetch_locked(f, key, off, off + len);
 			if (err)
 				break;
-			data = malloc(len);
+			data = buf_get(f, len);
 			if (!data) {
 				err = -ENOMEM;
 				break;
 			}
 			err = fh_stg_pread(f, data, len, off);
 			if (err) {
-				free(data);
+				buf_put(f->ctx, data, len);
 				break;
 			}
 		}
@@ -613,6 +705,7 @@ int mpu_flush_locked(struct fh_file *f)
 		stored_locked(f, gen0, size, etag);
 	}
 	notify(f, key, &meta, size, etag, !err);
+	bufs_trim(f->ctx);
 	f->flushing = false;
 	pthread_cond_broadcast(&f->cond);
 	store_meta_release(&meta);

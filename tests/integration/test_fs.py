@@ -711,6 +711,11 @@ def test_foreign_objects(d):
     m.s3.put_object(m.bucket, t + "/s3fs", b"s", headers={
         "x-amz-meta-mode": str(stat.S_IFREG | 0o600), "x-amz-meta-uid": "42",
         "x-amz-meta-gid": "43", "x-amz-meta-mtime": "1400000000.5"})
+    # Looked up by name, not listed first: the metadata is read. (A listing
+    # first shows defaults with listing_attrs=1: test_listing_attrs_requests.)
+    st = os.stat(m.path(t, "s3fs"))
+    assert stat.S_IMODE(st.st_mode) == 0o600 and (st.st_uid, st.st_gid) == (42, 43)
+    assert st.st_mtime_ns == 1_400_000_000_500_000_000
     assert sorted(os.listdir(m.path(t))) == ["a", "marker", "plain.txt", "s3fs"]
     st = os.stat(m.path(t, "plain.txt"))
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644
@@ -725,6 +730,7 @@ def test_foreign_objects(d):
     assert os.listdir(m.path(t, "marker")) == []
     assert os.listdir(m.path(t, "a")) == ["b"]
     assert read(m.path(t, "a", "b", "c.txt")) == b"deep"
+    # Listed after the lookup: the metadata read then is kept.
     st = os.stat(m.path(t, "s3fs"))
     assert stat.S_IMODE(st.st_mode) == 0o600 and (st.st_uid, st.st_gid) == (42, 43)
     assert st.st_mtime_ns == 1_400_000_000_500_000_000

@@ -817,6 +817,32 @@ static void test_spill_over_mem_limit(void **state)
 	env_free(e);
 }
 
+/* Part buffers count against the memory budget: staging moves to disk first. */
+static void test_parts_share_mem_limit(void **state)
+{
+	struct env *e = env_new(false, PS, 2);
+	size_t len = 5 * PS / 2;
+	unsigned char *data = rnd(len, 43);
+	struct fh *h;
+
+	(void)state;
+	fh_ctx_free(e->ctx);
+	e->cfg.mem_limit = 3 * PS; /* the staged file alone fits */
+	assert_int_equal(fh_ctx_new(&e->cfg, e->st, &e->ctx), 0);
+	mem_store_set_delay(e->st, MEM_OP_MPU_PART, 300 * 1000);
+	h = open_new(e, "seq");
+	for (size_t off = 0; off < len; off += 16 * KIB)
+		assert_int_equal(fh_write(h, (const char *)data + off, 16 * KIB, (off_t)off), 0);
+	/* Two parts in flight and the staged bytes would exceed the budget. */
+	assert_true(h->f->stg.fd >= 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "seq", data, len);
+	/* Every buffer is back and accounted for. */
+	assert_int_equal(e->ctx->mem_used, 0);
+	free(data);
+	env_free(e);
+}
+
 static void test_shared_and_rename(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1193,6 +1219,7 @@ int main(void)
 		BOTH(test_no_readahead),
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),
+		cmocka_unit_test(test_parts_share_mem_limit),
 		BOTH(test_shared_and_rename),
 		BOTH(test_meta_change_while_streaming),
 		BOTH(test_append_two_handles),
