@@ -402,20 +402,12 @@ static bool check_reach(struct check *k, const char *name, const char *url)
 static int open_ctx(struct check *k, const char *url, const char *https_url,
 		    enum s3_addressing addr, struct s3_cfg *sc, struct s3_ctx **out)
 {
-	s3_cfg_defaults(sc);
-	sc->bucket = k->cfg.bucket;
+	opt_s3_cfg(&k->cfg, k->cred, k->sse, sc);
 	sc->url = url;
 	sc->https_url = https_url;
-	sc->region = k->cfg.region;
-	sc->sigv = (int)k->cfg.sigv;
 	sc->addressing = addr;
-	sc->ca_file = k->cfg.cafile;
 	sc->retries = k->cfg.retries ? 1 : 0; /* a diagnosis, not a mount: fail fast */
-	sc->timeout_s = (int)k->cfg.timeout;
 	sc->parallel = 1;
-	sc->guard_policy = k->cfg.guard_strict ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
-	sc->cred = k->cred;
-	sc->sse = k->sse;
 	return s3_ctx_new(sc, out);
 }
 

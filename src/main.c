@@ -199,20 +199,7 @@ static int build(struct mount *m, struct s3_cfg *sc)
 {
 	int r;
 
-	s3_cfg_defaults(sc);
-	sc->bucket = m->cfg.bucket;
-	sc->url = m->cfg.url;
-	sc->https_url = m->cfg.https_url;
-	sc->region = m->cfg.region;
-	sc->sigv = (int)m->cfg.sigv;
-	sc->addressing = m->cfg.addressing == OPT_ADDR_VIRTUAL ? S3_ADDR_VIRTUAL : S3_ADDR_PATH;
-	sc->ca_file = m->cfg.cafile;
-	sc->retries = (int)m->cfg.retries;
-	sc->timeout_s = (int)m->cfg.timeout;
-	sc->parallel = m->cfg.parallel * 2 + 8;
-	sc->guard_policy = m->cfg.guard_strict ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
-	sc->cred = m->cred;
-	sc->sse = m->sse;
+	opt_s3_cfg(&m->cfg, m->cred, m->sse, sc);
 	r = s3_ctx_new(sc, &m->s3);
 	if (r) {
 		fail("cannot use endpoint '%s': %s", m->cfg.url, strerror(-r));

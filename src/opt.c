@@ -19,6 +19,7 @@
 #include <fuse_opt.h>
 
 #include "opt.h"
+#include "s3.h"
 
 #define OPT(t, field, v)                                \
 	{                                               \
@@ -444,7 +445,9 @@ static void check_numbers(struct vctx *v, struct mount_cfg *cfg)
 					  OPT_DEFAULT_STAT_TTL);
 	cfg->dir_ttl = (unsigned)num_opt(v, "dir_ttl", cfg->raw.dir_ttl, 10, 0, 604800,
 					 OPT_DEFAULT_DIR_TTL);
-	cfg->listing_attrs = num_opt(v, "listing_attrs", cfg->raw.listing_attrs, 10, 0, 1, 1) != 0;
+	/* Shared with other users: show the permissions stored with objects. */
+	cfg->listing_attrs = num_opt(v, "listing_attrs", cfg->raw.listing_attrs, 10, 0, 1,
+				     cfg->allow_other ? 0 : 1) != 0;
 	cfg->part_size = (size_t)num_opt(v, "part_size", cfg->raw.part_size, 10, 1, 5120,
 					 OPT_DEFAULT_PART_SIZE) *
 			 1024 * 1024;
@@ -521,7 +524,8 @@ static const char help_text[] =
 	"                           (default 30)\n"
 	"    -o listing_attrs=0|1   1: attributes of listed entries come from the\n"
 	"                           listing (size, time; default mode and owner)\n"
-	"                           until opened; 0: ask for each (default 1)\n"
+	"                           until opened; 0: ask for each (default 1,\n"
+	"                           0 with allow_other)\n"
 	"    -o cache_dir=DIR       stage written data in files under DIR\n"
 	"                           (default: in memory)\n"
 	"\n"
@@ -547,4 +551,23 @@ static const char help_text[] =
 void opt_print_help(FILE *out)
 {
 	fputs(help_text, out);
+}
+
+void opt_s3_cfg(const struct mount_cfg *cfg, const struct cred *cred, const struct sse_cfg *sse,
+		struct s3_cfg *sc)
+{
+	s3_cfg_defaults(sc);
+	sc->bucket = cfg->bucket;
+	sc->url = cfg->url;
+	sc->https_url = cfg->https_url;
+	sc->region = cfg->region;
+	sc->sigv = (int)cfg->sigv;
+	sc->addressing = cfg->addressing == OPT_ADDR_VIRTUAL ? S3_ADDR_VIRTUAL : S3_ADDR_PATH;
+	sc->ca_file = cfg->cafile;
+	sc->retries = (int)cfg->retries;
+	sc->timeout_s = (int)cfg->timeout;
+	sc->parallel = cfg->parallel * 2 + 8;
+	sc->guard_policy = cfg->guard_strict ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
+	sc->cred = cred;
+	sc->sse = sse;
 }

@@ -121,6 +121,21 @@ void opt_release(struct mount_cfg *cfg);
 /* Print the usage and every option, grouped by topic, to @out. */
 void opt_print_help(FILE *out);
 
+struct s3_cfg;
+struct cred;
+struct sse_cfg;
+
+/*
+ * The S3 layer's configuration for validated options @cfg: bucket,
+ * endpoints, region, signature, addressing, CA file, retries, timeout,
+ * guard policy, a pool for the mount's parallel transfers, and the
+ * credentials @cred and keys @sse (may be NULL). Every pointer in @sc
+ * borrows from @cfg, @cred and @sse, which must outlive the S3 context.
+ * Callers that are not mounts adjust what they need afterwards.
+ */
+void opt_s3_cfg(const struct mount_cfg *cfg, const struct cred *cred, const struct sse_cfg *sse,
+		struct s3_cfg *sc);
+
 /* Is @bucket a DNS-compatible name (virtual-hosted addressing)? */
 bool opt_is_dns_bucket(const char *bucket);
 

@@ -318,20 +318,8 @@ static int setup(struct rekey *rk)
 		r = load_old_keys(rk);
 	if (r)
 		return r;
-	s3_cfg_defaults(sc);
-	sc->bucket = rk->cfg.bucket;
-	sc->url = rk->cfg.url;
-	sc->https_url = rk->cfg.https_url;
-	sc->region = rk->cfg.region;
-	sc->sigv = (int)rk->cfg.sigv;
-	sc->addressing = rk->cfg.addressing == OPT_ADDR_VIRTUAL ? S3_ADDR_VIRTUAL : S3_ADDR_PATH;
-	sc->ca_file = rk->cfg.cafile;
-	sc->retries = (int)rk->cfg.retries;
-	sc->timeout_s = (int)rk->cfg.timeout;
+	opt_s3_cfg(&rk->cfg, rk->cred, rk->sse, sc);
 	sc->parallel = 2;
-	sc->guard_policy = rk->cfg.guard_strict ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
-	sc->cred = rk->cred;
-	sc->sse = rk->sse;
 	r = s3_ctx_new(sc, &rk->s3);
 	if (r) {
 		say("cannot use endpoint '%s': %s", rk->cfg.url, strerror(-r));
