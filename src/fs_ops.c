@@ -33,6 +33,7 @@
 /* One open() of a file. */
 struct fs_file {
 	struct fh *fh;
+	struct fs_file *prev, *next; /* c->files_lock */
 	/* Second of the last mtime update by write(); writes on one handle
 	 * may run concurrently, hence atomic access. */
 	time_t mtime_set;
@@ -320,8 +321,27 @@ static int new_file(struct fs_ctx *c, struct fh *fh, struct fuse_file_info *fi)
 	}
 	f->fh = fh;
 	fi->fh = (uint64_t)(uintptr_t)f;
-	(void)c;
+	pthread_mutex_lock(&c->files_lock);
+	f->next = c->files;
+	if (f->next)
+		f->next->prev = f;
+	c->files = f;
+	pthread_mutex_unlock(&c->files_lock);
 	return 0;
+}
+
+/* Forget an open handle (unlink from c->files). */
+static void file_forget(struct fs_ctx *c, struct fs_file *f)
+{
+	pthread_mutex_lock(&c->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		c->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&c->files_lock);
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -481,6 +501,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct fs_file *f = open_file(fi);
 	int r;
 
+	file_forget(fs_ctx_get(), f);
 	r = fh_release(f->fh);
 	if (r)
 		log_msg(LOG_LVL_ERR, LOG_CAT_FUSE, "cannot store '%s' on close: %s",
@@ -964,6 +985,14 @@ static void fs_destroy(void *data)
 	if (n && !c->shutdown_err)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FUSE, "stored %u open file%s at shutdown", n,
 			n == 1 ? "" : "s");
+	/* No request runs any more: release the handles libfuse left open. */
+	while (c->files) {
+		struct fs_file *f = c->files;
+
+		file_forget(c, f);
+		(void)fh_release(f->fh); /* stored above, or the failure logged */
+		free(f);
+	}
 	fh_ctx_free(c->fh);
 	c->fh = NULL;
 }
@@ -1024,6 +1053,7 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 
 	if (!c)
 		return -ENOMEM;
+	pthread_mutex_init(&c->files_lock, NULL);
 	c->cfg = cfg;
 	c->st = st;
 	c->prefix_len = strlen(cfg->prefix);
@@ -1073,5 +1103,6 @@ void fs_ctx_free(struct fs_ctx *c)
 		return;
 	fh_ctx_free(c->fh);
 	cache_free(c->cache);
+	pthread_mutex_destroy(&c->files_lock);
 	free(c);
 }

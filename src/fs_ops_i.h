@@ -7,6 +7,7 @@
 #ifndef obsmount_FS_OPS_I_H
 #define obsmount_FS_OPS_I_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,13 @@ struct fs_ctx {
 	size_t prefix_len;
 	int shutdown_err;		    /* set by destroy(): open files not stored */
 	uint64_t bytes_read, bytes_written; /* atomic: read() and write() totals */
+	/*
+	 * Every open handle, for destroy(): libfuse does not release the
+	 * handles still open when its loop ends. Taken alone, never with
+	 * another lock held.
+	 */
+	pthread_mutex_t files_lock;
+	struct fs_file *files; /* files_lock */
 };
 
 /* What a path is, as far as fs_lookup() found out. */
