@@ -470,17 +470,18 @@ def requests_in_log(m, since, method):
             if re.search(r"obsmount debug: > %s /" % method, line)]
 
 
-@pytest.mark.parametrize("listing_attrs", ["1", "0"])
+@pytest.mark.parametrize("listing_attrs", ["1", "0", "allow_other"])
 def test_listing_attrs_requests(rgw, tmp_path, listing_attrs):
     """`ls -l` of a listed directory: one LIST per 1,000 names, no HEAD per name
-    (listing_attrs=1); with listing_attrs=0 every name is asked for its headers."""
+    (listing_attrs=1); with listing_attrs=0, the default under allow_other,
+    every name is asked for its headers."""
     c = client(rgw)
     bucket = new_bucket_name("fs")
     c.create_bucket(bucket)
     try:
         names = ["f%04d" % i for i in range(1100)]
-        m = Mount(rgw, bucket, str(tmp_path), False,
-                  ["listing_attrs=" + listing_attrs, "log_level=debug", "dbg=http"], [])
+        opt = "allow_other" if listing_attrs == "allow_other" else "listing_attrs=" + listing_attrs
+        m = Mount(rgw, bucket, str(tmp_path), False, [opt, "log_level=debug", "dbg=http"], [])
         m.s3 = c
         c.put_object(bucket, "big/", b"")
         put_many(m, "big/", names, b"x" * 7)
