@@ -30,8 +30,8 @@ struct fh_cfg {
 	/*
 	 * Cap on memory staging, bytes, all files together. A file that would
 	 * exceed it moves to an unlinked temp file in $TMPDIR (if absolute)
-	 * or /var/tmp. Part buffers (parallel x part_size per uploading file)
-	 * and read-ahead (2 x readahead_max per open file) come on top.
+	 * or /var/tmp. Read-ahead (readahead_max plus two blocks per open
+	 * file) comes on top; part buffers share this budget (fh_i.h).
 	 */
 	size_t mem_limit;
 	size_t readahead_max; /* largest read-ahead window, bytes; < 4096: none */

@@ -1078,7 +1078,7 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->fhcfg.parallel = cfg->parallel;
 	c->fhcfg.cache_dir = cfg->cache_dir;
 	c->fhcfg.mem_limit = cfg->parallel * cfg->part_size + ((size_t)32 << 20);
-	c->fhcfg.readahead_max = (size_t)16 << 20;
+	c->fhcfg.readahead_max = (size_t)32 << 20;
 	c->fhcfg.on_stored = on_stored;
 	c->fhcfg.on_stored_arg = c;
 	*out = c;
