@@ -422,24 +422,32 @@ int fs_releasedir(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* 0 if @path is a directory, -ENOTDIR if it is something else, or -errno. */
+static int lookup_dir(struct fs_ctx *c, const char *path)
+{
+	struct fs_obj o;
+	int r = fs_lookup(c, path, false, &o);
+
+	fs_obj_release(&o);
+	if (r)
+		return r;
+	return S_ISDIR(o.st.st_mode) ? 0 : -ENOTDIR;
+}
+
 /* The entries of directory @path: cached, or listed now. 0 or -errno. */
 static int load_dir(struct fs_ctx *c, const char *path, struct cache_dirent **out, size_t *nout)
 {
 	struct cache_dirent *ents;
 	struct dlist l = { 0 };
-	struct fs_obj o;
 	uint64_t token;
 	size_t n = 0;
 	int r;
 
 	if (cache_dir_get(c->cache, path, out, nout))
 		return 0;
-	r = fs_lookup(c, path, false, &o);
-	fs_obj_release(&o);
+	r = lookup_dir(c, path);
 	if (r)
 		return r;
-	if (!S_ISDIR(o.st.st_mode))
-		return -ENOTDIR;
 	token = cache_token(c->cache);
 	r = list_dir(c, path, &l);
 	if (r) {
@@ -554,17 +562,13 @@ int fs_rmdir(const char *path)
 	struct fs_ctx *c = fs_ctx_get();
 	char dkey[FS_KEYBUF];
 	struct store_page page;
-	struct fs_obj o;
 	int r;
 
 	if (fs_is_root(path))
 		return -EBUSY;
-	r = fs_lookup(c, path, false, &o);
-	fs_obj_release(&o);
+	r = lookup_dir(c, path);
 	if (r)
 		return r;
-	if (!S_ISDIR(o.st.st_mode))
-		return -ENOTDIR;
 	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
 	if (r)
 		return r;

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import s3c  # noqa: E402
 from conftest import new_bucket_name  # noqa: E402
 from s3proxy import S3Proxy, header_values  # noqa: E402
-from test_fs import Mount, obsmount_bin  # noqa: E402
+from test_fs import Mount, errno_of, obsmount_bin, read  # noqa: E402
 
 MIB = 1024 * 1024
 PART_MIB = 5
@@ -310,19 +310,6 @@ def cur_key(e):
 
 def mount_enc(e):
     return {"c": "C", "kms": "KMS", "none": "none"}[e.kind]
-
-
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-
-def errno_of(fn, *a):
-    try:
-        fn(*a)
-    except OSError as x:
-        return x.errno
-    return 0
 
 
 # ---- through every mount ------------------------------------------------------
