@@ -101,20 +101,6 @@ static bool is_https(const char *url)
 
 /* ---- options, credentials, keys --------------------------------------- */
 
-/* What sse= asks for, from its text (never echoed: it may be a pasted key). */
-static enum store_sse sse_wanted(const char *s)
-{
-	if (!s || strcmp(s, "none") == 0)
-		return STORE_SSE_NONE;
-	if (strncmp(s, "c:", 2) == 0)
-		return STORE_SSE_C;
-	if (strcmp(s, "kms") == 0 || strncmp(s, "kms:", 4) == 0)
-		return STORE_SSE_KMS;
-	if (strcmp(s, "s3") == 0)
-		return STORE_SSE_S3;
-	return STORE_SSE_NONE;
-}
-
 /*
  * Mount options of libfuse and the kernel that opt_parse() leaves for
  * fuse_new(). Only fuse_new() can judge them, and it runs at mount time:
@@ -197,7 +183,7 @@ static bool check_options(struct check *k, int argc, char **argv)
 	buf_release(&problems);
 	if (r == -ENOMEM)
 		say(k, V_FAIL, "free some memory", "options: out of memory");
-	k->mode = sse_wanted(k->cfg.sse);
+	k->mode = k->cfg.sse_mode;
 	k->https_ep = is_https(k->cfg.url) ? k->cfg.url : k->cfg.https_url;
 	usable = k->cfg.bucket && *k->cfg.bucket && k->cfg.url;
 	if (!r)

@@ -412,16 +412,21 @@ static void check_encryption(struct vctx *v, struct mount_cfg *cfg)
 	bool https = has_scheme(cfg->url, "https://") || cfg->https_url;
 
 	cfg->guard_strict = false;
+	cfg->sse_mode = STORE_SSE_NONE;
 	if (g && strcmp(g, "strict") == 0)
 		cfg->guard_strict = true;
 	else if (g && strcmp(g, "upgrade") != 0)
 		problem(v, "invalid guard '%s': expected upgrade or strict", g);
 	if (!s)
 		return;
-	if (strcmp(s, "none") == 0 || strcmp(s, "s3") == 0 || strcmp(s, "kms") == 0 ||
-	    (strncmp(s, "kms:", 4) == 0 && s[4])) {
+	if (strcmp(s, "none") == 0) {
 		/* fine */
+	} else if (strcmp(s, "s3") == 0) {
+		cfg->sse_mode = STORE_SSE_S3;
+	} else if (strcmp(s, "kms") == 0 || (strncmp(s, "kms:", 4) == 0 && s[4])) {
+		cfg->sse_mode = STORE_SSE_KMS;
 	} else if (strncmp(s, "c:", 2) == 0 && s[2]) {
+		cfg->sse_mode = STORE_SSE_C;
 		/* SSE-C keys travel only over TLS. */
 		if (!https)
 			problem(v,

@@ -15,6 +15,7 @@
 #include <fuse_opt.h>
 
 #include "log.h"
+#include "store.h"
 #include "util/buf.h"
 #include "util/compiler.h"
 
@@ -76,6 +77,8 @@ struct mount_cfg {
 	enum log_level log_level;
 	unsigned dbg;	   /* LOG_CAT_* bits */
 	bool guard_strict; /* guard=strict: refuse instead of upgrading to HTTPS/V4 */
+	/* What sse= asks for (its keys are loaded by the sse module). */
+	enum store_sse sse_mode;
 	/* Attributes of listed entries come from the listing, without a HEAD each. */
 	bool listing_attrs;
 
