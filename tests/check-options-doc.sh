@@ -21,30 +21,27 @@ if [ -z "$opts" ]; then
 fi
 fail=0
 n=0
-for o in $opts; do
+# need WHAT NAME MAN_RE HELP_RE: NAME must match MAN_RE in the man page and
+# HELP_RE in --help.
+need() {
 	n=$((n + 1))
+	if ! grep -Eq "$3" "$man"; then
+		echo "$1 '$2' is not documented in man/obsmount.1"
+		fail=1
+	fi
+	if ! printf '%s\n' "$help" | grep -Eq -- "$4"; then
+		echo "$1 '$2' is missing from 'obsmount --help'"
+		fail=1
+	fi
+}
+for o in $opts; do
 	# A man page entry starts a line: .B name / .BI name= / .BR name=...
-	if ! grep -Eq "^\.B[IR]? +$o([= ]|\$)" "$man"; then
-		echo "option '$o' is not documented in man/obsmount.1"
-		fail=1
-	fi
-	if ! printf '%s\n' "$help" | grep -Eq -- "-o $o([=| ]|\$)"; then
-		echo "option '$o' is missing from 'obsmount --help'"
-		fail=1
-	fi
+	need option "$o" "^\.B[IR]? +$o([= ]|\$)" "-o $o([=| ]|\$)"
 done
 words=$(sed -n 's/^[[:space:]]*FUSE_OPT_KEY("\([^"]*\)", FUSE_OPT_KEY_DISCARD).*/\1/p' "$table")
 for w in $words; do
-	n=$((n + 1))
 	# In the man page as a bold word (.B/.BR lines), in --help as a word.
-	if ! grep -Eq "^\.BR? +$w( |,|\$)" "$man"; then
-		echo "fstab word '$w' is not documented in man/obsmount.1"
-		fail=1
-	fi
-	if ! printf '%s\n' "$help" | grep -Eq -- "(^|[ ,])$w([ ,.]|\$)"; then
-		echo "fstab word '$w' is missing from 'obsmount --help'"
-		fail=1
-	fi
+	need "fstab word" "$w" "^\.BR? +$w( |,|\$)" "(^|[ ,])$w([ ,.]|\$)"
 done
 [ "$fail" = 0 ] && echo "all $n options and fstab words documented in the man page and --help"
 exit $fail
