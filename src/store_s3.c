@@ -81,34 +81,35 @@ static int op_head(struct store *s, const char *key, struct store_info *out)
 {
 	const struct sse_cfg *cfg = sse_of(s);
 	struct sse_choice ch;
-	const struct sse_choice *src;
+	const struct sse_choice *src = NULL;
 	struct s3_status st;
 	size_t n = cfg && sse_cfg_mode(cfg) == STORE_SSE_C ? sse_cfg_key_count(cfg) : 0;
-	int rc = source(s, NULL, &ch, &src);
+	size_t tries = n ? n : 1;
+	int rc = 0;
 
-	if (rc)
-		return rc;
-	if (n < 2) {
-		rc = s3_head_object(ctx_of(s), key, src, NULL, out, &st);
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			const struct sse_key *k = sse_cfg_key(cfg, i);
-			struct store_enc as = { .mode = STORE_SSE_C };
+	for (size_t i = 0; i < tries; i++) {
+		/* key i, told to the guard as "unknown": it may be a plain object */
+		struct store_enc as = { .mode = STORE_SSE_C };
+		const struct store_enc *known = NULL;
 
-			snprintf(as.key_md5, sizeof(as.key_md5), "%s", k->md5_b64);
+		if (n) {
+			snprintf(as.key_md5, sizeof(as.key_md5), "%s", sse_cfg_key(cfg, i)->md5_b64);
 			rc = sse_source_choice(cfg, &as, &ch);
-			if (rc)
-				return rc;
-			/* as "unknown" to the guard: it may be a plain object */
+			src = &ch;
 			as.mode = STORE_SSE_UNKNOWN;
-			if (i + 1 < n)
-				rc = s3_head_object_probe(ctx_of(s), key, &ch, &as, out, &st);
-			else
-				rc = s3_head_object(ctx_of(s), key, &ch, &as, out, &st);
-			/* only a 400 says "not this key"; anything else is the answer */
-			if (rc == 0 || st.http_status != 400)
-				break;
+			known = &as;
+		} else {
+			rc = source(s, NULL, &ch, &src);
 		}
+		if (rc)
+			return rc;
+		if (i + 1 < tries)
+			rc = s3_head_object_probe(ctx_of(s), key, src, known, out, &st);
+		else
+			rc = s3_head_object(ctx_of(s), key, src, known, out, &st);
+		/* only a 400 says "not this key"; anything else is the answer */
+		if (rc == 0 || st.http_status != 400)
+			break;
 	}
 	/* A HEAD has no body: its 400 is an SSE-C object without (our) key. */
 	if (rc && st.http_status == 400)
