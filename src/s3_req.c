@@ -1087,6 +1087,17 @@ static bool reports_enc(const struct http_response *r)
 }
 
 /*
+ * A part's reply (UploadPart, UploadPartCopy): SSE-C parts must echo the
+ * key; other parts are checked when the server reports anything.
+ */
+static int check_part_enc(const struct s3_op *op, const struct sse_choice *sse)
+{
+	if (reports_enc(&op->resp) || (sse && sse->mode == STORE_SSE_C))
+		return check_stored_enc(op, &op->resp, sse);
+	return 0;
+}
+
+/*
  * Encryption of a source for the guard: known > an SSE-C key presented >
  * unknown. Any other choice says only which key (none) to present, not
  * what the object is, so it does not count.
@@ -1412,8 +1423,8 @@ int s3_upload_part(struct s3_ctx *c, const char *key, const char *upload_id, int
 	int rc = add_mpu_query(&op, upload_id, number);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
-	if (!rc && (reports_enc(&op.resp) || (sse && sse->mode == STORE_SSE_C)))
-		rc = check_stored_enc(&op, &op.resp, sse);
+	if (!rc)
+		rc = check_part_enc(&op, sse);
 	if (!rc) {
 		out->number = number;
 		rc = copy_etag(&op.resp, out->etag, true);
@@ -1557,8 +1568,8 @@ int s3_upload_part_copy(struct s3_ctx *c, const char *key, const char *upload_id
 		rc = s3_perform(c, &op, st);
 	if (!rc)
 		rc = s3_xml_parse_copy_result(op.resp.body.data, op.resp.body.len, &res, NULL);
-	if (!rc && (reports_enc(&op.resp) || (sse && sse->mode == STORE_SSE_C)))
-		rc = check_stored_enc(&op, &op.resp, sse);
+	if (!rc)
+		rc = check_part_enc(&op, sse);
 	if (!rc) {
 		out->number = number;
 		copy_str(out->etag, sizeof(out->etag), res.etag);
