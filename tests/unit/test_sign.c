@@ -481,7 +481,7 @@ static int name_cmp(const void *a, const void *b)
 static void test_v4_suite(void **state)
 {
 	(void)state;
-	const char *root = TESTVECTOR_DIR "/aws-sigv4";
+	const char *root = TEST_SRCDIR "/data/aws-sigv4";
 	DIR *d = opendir(root);
 	if (!d)
 		print_error("cannot open test vector directory '%s'\n", root);
