@@ -47,6 +47,16 @@ void log_init(bool to_stderr, enum log_level level, unsigned debug_cats)
 		openlog("obsmount", LOG_PID, LOG_DAEMON);
 }
 
+void log_use_syslog(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (!log_file && use_stderr) {
+		use_stderr = false;
+		openlog("obsmount", LOG_PID, LOG_DAEMON);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
 static int open_log(const char *path, FILE **out)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);

@@ -34,6 +34,12 @@ enum log_cat {
 void log_init(bool to_stderr, enum log_level level, unsigned debug_cats);
 
 /*
+ * Switch the sink from stderr to syslog (after daemonizing, when stderr is
+ * gone); nothing when a log file is open. Takes the log lock.
+ */
+void log_use_syslog(void);
+
+/*
  * Write to the file @path (borrowed; appended to, created mode 0640)
  * instead of stderr or syslog, in stderr's line format. Call after
  * log_init() and before threads start. 0, or -errno (the sink is unchanged).

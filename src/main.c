@@ -9,20 +9,24 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <libxml/parser.h>
 #include <libxml/xmlversion.h>
-#include <openssl/opensslv.h>
+#include <openssl/crypto.h>
 
 #include "check.h"
 #include "cred.h"
@@ -41,8 +45,8 @@ static void print_version(void)
 {
 	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 	printf("obsmount %s\n", PACKAGE_VERSION);
-	printf("libfuse %d, libcurl %s (%s), %s, libxml2 %s\n", fuse_version(), cv->version,
-	       cv->ssl_version ? cv->ssl_version : "no TLS", OPENSSL_VERSION_TEXT,
+	printf("libfuse %s, libcurl %s (%s), %s, libxml2 %s\n", fuse_pkgversion(), cv->version,
+	       cv->ssl_version ? cv->ssl_version : "no TLS", OpenSSL_version(OPENSSL_VERSION),
 	       LIBXML_DOTTED_VERSION);
 }
 
@@ -57,21 +61,44 @@ static void PRINTF_LIKE(1, 2) fail(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* libfuse's own messages go through our sink (syslog once daemonized). */
+/*
+ * libfuse's own messages go through our sink. libfuse writes some of them
+ * in pieces (its "unknown option(s)" line takes three calls): pieces are
+ * joined until the newline. Until we daemonize, its errors are refusals
+ * at start-up and go to stderr as one line, like ours.
+ */
+static bool fuse_errors_to_stderr = true;
+
 static void PRINTF_LIKE(2, 0) fuse_log_hook(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t n;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char line[1024];
+	static size_t len;
 	enum log_level l = level <= FUSE_LOG_ERR       ? LOG_LVL_ERR
 			   : level == FUSE_LOG_WARNING ? LOG_LVL_WARN
 			   : level <= FUSE_LOG_INFO    ? LOG_LVL_INFO
 						       : LOG_LVL_DEBUG;
+	const char *msg;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	log_msg(l, LOG_CAT_FUSE, "%s", line);
+	pthread_mutex_lock(&lock);
+	if (len < sizeof(line) - 1) {
+		int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+		if (n > 0)
+			len = len + (size_t)n < sizeof(line) ? len + (size_t)n : sizeof(line) - 1;
+	}
+	if (len == 0 || (line[len - 1] != '\n' && len < sizeof(line) - 1)) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	while (len && line[len - 1] == '\n')
+		line[--len] = '\0';
+	msg = strncmp(line, "fuse: ", 6) == 0 ? line + 6 : line;
+	if (fuse_errors_to_stderr && l == LOG_LVL_ERR)
+		fail("%s", msg);
+	else
+		log_msg(l, LOG_CAT_FUSE, "%s", msg);
+	len = 0;
+	pthread_mutex_unlock(&lock);
 }
 
 struct mount {
@@ -124,6 +151,53 @@ static int add_fsname(struct fuse_args *args, int argc, char **argv)
 	return r;
 }
 
+/*
+ * The mount point exists, is a directory, is not already a mount point and
+ * is empty (unless nonempty). 0 or an exit code, with the reason on stderr.
+ */
+static int check_mountpoint(const char *mp, bool nonempty)
+{
+	struct stat st, up;
+	char parent[4096 + 4];
+	struct dirent *e;
+	DIR *d;
+	int n;
+
+	if (stat(mp, &st) != 0) {
+		if (errno == ENOTCONN)
+			fail("mount point '%s' is a stale mount; unmount it first (fusermount3 -u)", mp);
+		else
+			fail("cannot use mount point '%s': %s", mp, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fail("mount point '%s' is not a directory", mp);
+		return EXIT_USAGE;
+	}
+	if (nonempty)
+		return 0;
+	n = snprintf(parent, sizeof(parent), "%s/..", mp);
+	if (n > 0 && (size_t)n < sizeof(parent) && stat(parent, &up) == 0 &&
+	    (up.st_dev != st.st_dev || up.st_ino == st.st_ino)) {
+		fail("mount point '%s' is already a mount point (use -o nonempty to mount over it)",
+		     mp);
+		return EXIT_USAGE;
+	}
+	d = opendir(mp);
+	if (!d) {
+		fail("cannot read mount point '%s': %s", mp, strerror(errno));
+		return EXIT_USAGE;
+	}
+	while ((e = readdir(d)) && (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0))
+		;
+	closedir(d);
+	if (e) {
+		fail("mount point '%s' is not empty (use -o nonempty to mount over it)", mp);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* Options and libfuse's command line. 0 or an exit code. */
 static int parse(struct fuse_args *args, struct mount *m)
 {
@@ -161,7 +235,7 @@ static int parse(struct fuse_args *args, struct mount *m)
 		fail("missing MOUNTPOINT argument");
 		return EXIT_USAGE;
 	}
-	return 0;
+	return check_mountpoint(m->fo.mountpoint, m->cfg.nonempty);
 }
 
 /* Credentials and encryption keys. 0 or an exit code. */
@@ -296,6 +370,10 @@ static int run(struct fuse_args *args, struct mount *m)
 		fuse_unmount(m->fuse);
 		return EXIT_MOUNT;
 	}
+	/* stderr is /dev/null from here on in the background: syslog instead. */
+	fuse_errors_to_stderr = false;
+	if (!m->fo.foreground && !m->cfg.log_file)
+		log_use_syslog();
 	if (fuse_set_signal_handlers(se) != 0) {
 		fuse_unmount(m->fuse);
 		return EXIT_MOUNT;
@@ -347,12 +425,13 @@ int main(int argc, char *argv[])
 		return rc;
 	}
 	memset(&m, 0, sizeof(m));
+	fuse_set_log_func(fuse_log_hook);
 	rc = parse(&args, &m);
 	if (rc)
 		goto out;
-	log_init(m.fo.foreground, m.fo.debug ? LOG_LVL_DEBUG : m.cfg.log_level,
+	/* stderr until we daemonize, so that every refusal reaches the user. */
+	log_init(true, m.fo.debug ? LOG_LVL_DEBUG : m.cfg.log_level,
 		 m.fo.debug ? LOG_CAT_ALL : m.cfg.dbg);
-	fuse_set_log_func(fuse_log_hook);
 	if (m.cfg.log_file) {
 		int r = log_open_file(m.cfg.log_file);
 		if (r) {

@@ -44,6 +44,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT("gid=%s", raw.gid, 0),
 	OPT("umask=%s", raw.umask, 0),
 	OPT("ro", ro, 1),
+	OPT("nonempty", nonempty, 1),
 	OPT("allow_other", allow_other, 1),
 	OPT("stat_ttl=%s", raw.stat_ttl, 0),
 	OPT("dir_ttl=%s", raw.dir_ttl, 0),
@@ -520,6 +521,7 @@ static const char help_text[] =
 	"    -o gid=N               group of every file (same rule)\n"
 	"    -o umask=OOO           permission bits to clear on every file (octal)\n"
 	"    -o ro                  mount read-only\n"
+	"    -o nonempty            mount over a directory that is not empty\n"
 	"    -o allow_other         let other users access the mount\n"
 	"\n"
 	"caching:\n"

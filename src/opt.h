@@ -60,6 +60,7 @@ struct mount_cfg {
 	/* Flags, also handed on to libfuse. */
 	int ro;
 	int allow_other;
+	int nonempty; /* mount over a non-empty directory */
 
 	/* Typed values, set by opt_validate(). */
 	unsigned sigv; /* 2 or 4 */
