@@ -7,7 +7,7 @@ pkgs="build-essential autoconf automake pkg-config
  libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libxml2-dev libcmocka-dev
  python3 python3-pytest debootstrap ca-certificates curl openssl
  valgrind rsync tar xz-utils attr shellcheck clang-format
- dpkg-dev debhelper fakeroot"
+ dpkg-dev debhelper fakeroot man-db media-types"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -107,7 +107,7 @@ cleanup() {
 trap cleanup EXIT
 
 t0=$(date +%s)
-log "debootstrap --variant=minbase $OBS_SUITE (takes ~25 s)"
+log "debootstrap --variant=minbase $OBS_SUITE from $mirror (about a minute)"
 debootstrap --variant=minbase "$OBS_SUITE" "$OBS_ROOT" "$mirror" "$script" \
     > "$OBS_ROOT.debootstrap.log" 2>&1 || {
     tail -n 30 "$OBS_ROOT.debootstrap.log" >&2
@@ -148,9 +148,14 @@ for p in $OBS_PACKAGES; do
 done
 [ -z "$missing" ] || die "packages missing in $OBS_SUITE:$missing"
 
-log "installing:$(printf ' %s' $OBS_PACKAGES) (takes ~25 s)"
+log "installing:$(printf ' %s' $OBS_PACKAGES) (about a minute)"
+# The packages' own scripts print noise that looks like errors (for example
+# dpkg-statoverride's): the output goes to a log, shown only on failure.
 # shellcheck disable=SC2086
-in_root apt-get install -y -q $OBS_PACKAGES >&2 || die "apt-get install in root failed"
+in_root apt-get install -y -q $OBS_PACKAGES > "$OBS_RUN/root-install.log" 2>&1 || {
+    tail -n 40 "$OBS_RUN/root-install.log" >&2
+    die "apt-get install in root failed (log: $OBS_RUN/root-install.log)"
+}
 in_root apt-get clean
 t2=$(date +%s)
 log "packages installed in $((t2 - t1)) s"
