@@ -843,9 +843,11 @@ struct fh *fh_find(struct fh_ctx *ctx, const char *key)
 	return h;
 }
 
-void fh_forget_key(struct fh_ctx *ctx, const char *key)
+int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 {
+	struct store *st = ctx->st;
 	struct fh_file *f;
+	int err;
 
 	pthread_mutex_lock(&ctx->lock);
 	f = table_find(ctx, key);
@@ -853,18 +855,27 @@ void fh_forget_key(struct fh_ctx *ctx, const char *key)
 		f->refs++;
 	pthread_mutex_unlock(&ctx->lock);
 	if (!f)
-		return;
+		return st->ops->del(st, key);
+	/*
+	 * The file's lock is held across the DELETE: no flush of it runs
+	 * meanwhile, so none can store it again after the DELETE, and a
+	 * DELETE that fails leaves the file as it was, still to be stored.
+	 */
 	pthread_mutex_lock(&f->lock);
 	while (f->flushing)
 		pthread_cond_wait(&f->cond, &f->lock);
-	pthread_mutex_lock(&ctx->lock);
-	if (f->in_table)
-		table_unlink(ctx, f);
-	pthread_mutex_unlock(&ctx->lock);
-	/* a streamed upload of it must not complete */
-	mpu_drop_locked(f);
+	err = st->ops->del(st, key);
+	if (err == 0) {
+		pthread_mutex_lock(&ctx->lock);
+		if (f->in_table)
+			table_unlink(ctx, f);
+		pthread_mutex_unlock(&ctx->lock);
+		/* a streamed upload of it must not complete */
+		mpu_drop_locked(f);
+	}
 	pthread_mutex_unlock(&f->lock);
 	file_unref(f);
+	return err;
 }
 
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)

@@ -133,11 +133,14 @@ struct fh *fh_find(struct fh_ctx *ctx, const char *key);
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey) MUST_CHECK;
 
 /*
- * The object @key (borrowed) is being deleted: an open file of it, if
- * any, waits for an upload in progress, then leaves the table. Its handles
- * still read and write their data, but it is never stored again (the
- * POSIX unlink of an open file). Takes ctx->lock and the file's lock.
+ * Delete the object @key (borrowed). An open file of it, if any, waits for
+ * an upload in progress; once the DELETE succeeded it leaves the table: its
+ * handles still read and write their data, but it is never stored again
+ * (the POSIX unlink of an open file). When the DELETE fails, an open file
+ * keeps its place and its dirty data, and its next flush stores it. 0 or
+ * the DELETE's -errno. Takes ctx->lock and the file's lock (held across
+ * the DELETE).
  */
-void fh_forget_key(struct fh_ctx *ctx, const char *key);
+int fh_unlink_key(struct fh_ctx *ctx, const char *key) MUST_CHECK;
 
 #endif

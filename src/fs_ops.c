@@ -520,8 +520,7 @@ static int fs_unlink(const char *path)
 	if (r)
 		return r;
 	/* an open file of it must not bring the object back on close */
-	fh_forget_key(c->fh, key);
-	r = c->st->ops->del(c->st, key);
+	r = fh_unlink_key(c->fh, key);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		cache_dir_note(c->cache, path, 0);

@@ -466,6 +466,57 @@ static void mpu_etag(const struct store_part *parts, size_t n, char *out)
 	snprintf(out, STORE_ETAG_MAX, "\"%s-%zu\"", hex, n);
 }
 
+/* ETags equal, with or without their quotes. */
+static bool etag_eq(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	if (*a == '"')
+		a++;
+	if (*b == '"')
+		b++;
+	la = strlen(a);
+	lb = strlen(b);
+	if (la && a[la - 1] == '"')
+		la--;
+	if (lb && b[lb - 1] == '"')
+		lb--;
+	return la && la == lb && memcmp(a, b, la) == 0;
+}
+
+/*
+ * CompleteMultipartUpload answered NoSuchUpload: when the reply to an
+ * earlier try was lost, the retry finds the upload already completed. The
+ * object at @key is ours if its ETag is the one these @n parts make (and
+ * its size @size). 0 when it is; -EIO when it is not (the upload was aborted
+ * by someone else) or nothing tells (parts without MD5 ETags).
+ */
+static int completed_anyway(struct store *st, const char *key, const struct store_part *parts,
+			    size_t n, uint64_t size)
+{
+	char want[STORE_ETAG_MAX];
+	struct store_info info;
+	int err;
+
+	mpu_etag(parts, n, want);
+	memset(&info, 0, sizeof(info));
+	err = st->ops->head(st, key, &info);
+	if (err == 0) {
+		if (want[0] && info.size == size && etag_eq(info.etag, want))
+			log_msg(LOG_LVL_INFO, LOG_CAT_FH,
+				"upload of '%s' was completed by an earlier try", key);
+		else
+			err = -EIO;
+		store_info_release(&info);
+	}
+	if (err) {
+		log_msg(LOG_LVL_ERR, LOG_CAT_FH,
+			"multipart upload of '%s' vanished before it was completed", key);
+		err = -EIO;
+	}
+	return err;
+}
+
 static int put_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
 		      uint64_t size, char *etag)
 {
@@ -556,6 +607,8 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sto
 		size_t n = (size_t)(m->next_number - 1);
 		pthread_mutex_unlock(&f->lock);
 		err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor);
+		if (err == -ENOENT)
+			err = completed_anyway(st, m->key, m->parts, n, size);
 		pthread_mutex_lock(&f->lock);
 		if (!err)
 			mpu_etag(m->parts, n, etag);

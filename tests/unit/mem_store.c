@@ -61,6 +61,7 @@ struct mem {
 	unsigned peak[MEM_OP_COUNT];
 	unsigned delay[MEM_OP_COUNT];
 	struct fault fault[MEM_OP_COUNT];
+	struct fault late[MEM_OP_COUNT]; /* performed, then reported as failed */
 };
 
 static struct mem *M(struct store *s)
@@ -85,6 +86,20 @@ static int enter(struct store *s, enum mem_op op)
 	pthread_mutex_unlock(&m->lock);
 	if (delay)
 		usleep(delay);
+	return err;
+}
+
+/* The error of a lost reply for the call of @op in progress, or 0. */
+static int late_fault(struct store *s, enum mem_op op)
+{
+	struct mem *m = M(s);
+	int err = 0;
+
+	pthread_mutex_lock(&m->lock);
+	unsigned long n = m->calls[op];
+	if (m->late[op].armed && n >= m->late[op].from && n <= m->late[op].to)
+		err = m->late[op].err;
+	pthread_mutex_unlock(&m->lock);
 	return err;
 }
 
@@ -495,6 +510,8 @@ static int m_mpu_complete(struct store *s, const char *key, const char *upload_i
 	upload_free(u);
 unlock:
 	pthread_mutex_unlock(&m->lock);
+	if (!err)
+		err = late_fault(s, MEM_OP_MPU_COMPLETE);
 out:
 	leave(s, MEM_OP_MPU_COMPLETE);
 	return err;
@@ -834,12 +851,26 @@ void mem_store_fail(struct store *s, enum mem_op op, unsigned long nth, unsigned
 	pthread_mutex_unlock(&m->lock);
 }
 
+void mem_store_fail_late(struct store *s, enum mem_op op, unsigned long nth, unsigned long count,
+			 int err)
+{
+	struct mem *m = M(s);
+
+	pthread_mutex_lock(&m->lock);
+	m->late[op].from = m->calls[op] + (nth ? nth : 1);
+	m->late[op].to = count ? m->late[op].from + count - 1 : (unsigned long)-1;
+	m->late[op].err = err;
+	m->late[op].armed = true;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void mem_store_clear_faults(struct store *s)
 {
 	struct mem *m = M(s);
 
 	pthread_mutex_lock(&m->lock);
 	memset(m->fault, 0, sizeof(m->fault));
+	memset(m->late, 0, sizeof(m->late));
 	pthread_mutex_unlock(&m->lock);
 }
 

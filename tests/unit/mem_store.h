@@ -58,6 +58,12 @@ void mem_store_reset_counters(struct store *s);
  */
 void mem_store_fail(struct store *s, enum mem_op op, unsigned long nth, unsigned long count,
 		    int err);
+/*
+ * Like mem_store_fail(), but the call is performed and only its reply is
+ * lost: it reports @err after doing its work (MEM_OP_MPU_COMPLETE only).
+ */
+void mem_store_fail_late(struct store *s, enum mem_op op, unsigned long nth, unsigned long count,
+			 int err);
 /* Disarm every fault. */
 void mem_store_clear_faults(struct store *s);
 /* Sleep @usec in each call of @op (outside the store's lock). */

@@ -626,6 +626,56 @@ static void test_fail_complete_and_put(void **state)
 	env_free(e);
 }
 
+/* The reply to CompleteMultipartUpload is lost; the retry finds no upload. */
+static void test_complete_reply_lost(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS;
+	unsigned char *data = rnd(len, 29);
+	struct fh *h = open_new(e, "lost");
+
+	write_backwards(h, data, len);
+	mem_store_fail_late(e->st, MEM_OP_MPU_COMPLETE, 1, 1, -ENOENT);
+	assert_int_equal(fh_flush(h), 0); /* stored: the object says so */
+	assert_object(e, "lost", data, len);
+	assert_int_equal(fh_release(h), 0);
+
+	/* an upload aborted by someone else is no success */
+	h = open_new(e, "gone");
+	write_backwards(h, data, len);
+	mem_store_fail(e->st, MEM_OP_MPU_COMPLETE, 1, 1, -ENOENT);
+	assert_int_equal(fh_flush(h), -EIO);
+	assert_int_equal(mem_store_n_objects(e->st), 1);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "gone", data, len);
+	free(data);
+	env_free(e);
+}
+
+/* A DELETE that fails leaves an open file's data to be stored. */
+static void test_unlink_fails_keeps_data(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	struct fh *h = open_new(e, "u");
+
+	assert_int_equal(fh_write(h, "old", 3, 0), 0);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(fh_write(h, "new", 3, 0), 0);
+	mem_store_fail(e->st, MEM_OP_DEL, 1, 1, -EIO);
+	assert_int_equal(fh_unlink_key(e->ctx, "u"), -EIO);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "u", "new", 3);
+
+	/* a DELETE that succeeds: the open file is never stored again */
+	h = open_new(e, "u");
+	assert_int_equal(fh_write(h, "again", 5, 0), 0);
+	assert_int_equal(fh_unlink_key(e->ctx, "u"), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_n_objects(e->st), 0);
+	env_free(e);
+}
+
 static void test_stream_part_fails(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1221,6 +1271,8 @@ int main(void)
 		cmocka_unit_test(test_spill_over_mem_limit),
 		cmocka_unit_test(test_parts_share_mem_limit),
 		BOTH(test_shared_and_rename),
+		BOTH(test_complete_reply_lost),
+		BOTH(test_unlink_fails_keeps_data),
 		BOTH(test_meta_change_while_streaming),
 		BOTH(test_append_two_handles),
 		BOTH(test_rename_over_open_file),
