@@ -838,16 +838,23 @@ void mem_store_reset_counters(struct store *s)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* Arm @f for calls @nth.. @nth + @count - 1 after the @calls made so far. m->lock held. */
+static void arm(struct fault *f, unsigned long calls, unsigned long nth, unsigned long count,
+		int err)
+{
+	f->from = calls + (nth ? nth : 1);
+	f->to = count ? f->from + count - 1 : (unsigned long)-1;
+	f->err = err;
+	f->armed = true;
+}
+
 void mem_store_fail(struct store *s, enum mem_op op, unsigned long nth, unsigned long count,
 		    int err)
 {
 	struct mem *m = M(s);
 
 	pthread_mutex_lock(&m->lock);
-	m->fault[op].from = m->calls[op] + (nth ? nth : 1);
-	m->fault[op].to = count ? m->fault[op].from + count - 1 : (unsigned long)-1;
-	m->fault[op].err = err;
-	m->fault[op].armed = true;
+	arm(&m->fault[op], m->calls[op], nth, count, err);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -857,10 +864,7 @@ void mem_store_fail_late(struct store *s, enum mem_op op, unsigned long nth, uns
 	struct mem *m = M(s);
 
 	pthread_mutex_lock(&m->lock);
-	m->late[op].from = m->calls[op] + (nth ? nth : 1);
-	m->late[op].to = count ? m->late[op].from + count - 1 : (unsigned long)-1;
-	m->late[op].err = err;
-	m->late[op].armed = true;
+	arm(&m->late[op], m->calls[op], nth, count, err);
 	pthread_mutex_unlock(&m->lock);
 }
 
