@@ -11,8 +11,6 @@
 # obsmount .deb is the only line written to standard output.
 # Environment:
 #   BUILD_DIR             where configure and make dist run (build-deb/dist)
-#   OBSMOUNT_TESTVECTORS  directory holding aws-sigv4/, for the signing
-#                         tests (default: ../shared/testvectors if present)
 #   DEB_BUILD_OPTIONS     default parallel=$(nproc); nocheck skips the tests
 # Needs dpkg-dev, debhelper, fakeroot and the Build-Depends of
 # packaging/debian/control.
@@ -60,10 +58,6 @@ if [ "${deb_version%-*}" != "$version" ]; then
 	exit 1
 fi
 
-if [ -z "${OBSMOUNT_TESTVECTORS:-}" ] && [ -d "$top/../shared/testvectors/aws-sigv4" ]; then
-	OBSMOUNT_TESTVECTORS=$(cd "$top/../shared/testvectors" && pwd)
-fi
-[ -n "${OBSMOUNT_TESTVECTORS:-}" ] && export OBSMOUNT_TESTVECTORS
 DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-parallel=$(nproc)}
 export DEB_BUILD_OPTIONS
 
