@@ -645,13 +645,25 @@ out:
 	return r;
 }
 
-/* Server-side copy of one object, any size, metadata kept. */
-static int copy_object(struct fs_ctx *c, const char *src, const char *dst,
-		       const struct store_info *info)
+/*
+ * Server-side copy of one object, any size, for a rename: the metadata is
+ * kept, except that, as s3fs does, the Content-Type follows the new name
+ * and ctime is now. @info (the source's HEAD) is updated to match.
+ */
+static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struct store_info *info)
 {
+	struct timespec now;
+	int r;
+
+	fs_now(&now);
+	r = fs_set_content_type(c, dst, &info->meta);
+	if (r == 0)
+		r = meta_set_time(&info->meta, META_CTIME, &now);
+	if (r)
+		return r;
 	if (info->size > COPY_MAX)
 		return copy_multipart(c, src, dst, info);
-	return c->st->ops->copy(c->st, src, dst, NULL, &info->enc);
+	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc);
 }
 
 /* Flush an open file of @key so that the copy takes its latest data. */

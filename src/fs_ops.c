@@ -361,6 +361,9 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		r = -EISDIR;
 	if (r == 0 && !o.has_info)
 		r = -EIO;
+	/* A written file is stored again, typed by its name as s3fs does. */
+	if (r == 0 && (fi->flags & O_ACCMODE) != O_RDONLY)
+		r = fs_set_content_type(c, key, &o.info.meta);
 	if (r)
 		goto out;
 	r = fh_open(c->fh, key, &o.info, NULL, fi->flags, &fh);
@@ -382,6 +385,17 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 out:
 	fs_obj_release(&o);
 	return r;
+}
+
+int fs_set_content_type(const struct fs_ctx *c, const char *key, struct store_meta *m)
+{
+	char *ct = strdup(mime_lookup(c->mime, key));
+
+	if (!ct)
+		return -ENOMEM;
+	free(m->content_type);
+	m->content_type = ct;
+	return 0;
 }
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -414,6 +428,8 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	memset(&info, 0, sizeof(info));
 	fs_now(&now);
 	r = meta_init(&info.meta, S_IFREG | (mode & 07777), fc->uid, fc->gid, &now);
+	if (r == 0)
+		r = fs_set_content_type(c, key, &info.meta);
 	if (r == 0)
 		r = fh_open(c->fh, key, NULL, &info.meta, fi->flags | O_CREAT, &fh);
 	if (r == 0)
@@ -1063,12 +1079,18 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->mc.force_gid = cfg->has_gid;
 	c->mc.umask = cfg->umask;
 	c->mc.has_umask = cfg->has_umask;
+	r = mime_load(MIME_TYPES_FILE, &c->mime);
+	if (r)
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN,
+			"cannot read '%s': %s; storing every file as " MIME_DEFAULT,
+			MIME_TYPES_FILE, strerror(-r));
 
 	cc.stat_ttl_ms = (unsigned)ttl_ms(cfg->stat_ttl);
 	cc.neg_ttl_ms = cc.stat_ttl_ms < NEG_TTL_MAX_MS ? cc.stat_ttl_ms : NEG_TTL_MAX_MS;
 	cc.dir_ttl_ms = (unsigned)ttl_ms(cfg->dir_ttl);
 	r = cache_new(&cc, &c->cache);
 	if (r) {
+		mime_free(c->mime);
 		free(c);
 		return r;
 	}
@@ -1102,6 +1124,7 @@ void fs_ctx_free(struct fs_ctx *c)
 		return;
 	fh_ctx_free(c->fh);
 	cache_free(c->cache);
+	mime_free(c->mime);
 	pthread_mutex_destroy(&c->files_lock);
 	free(c);
 }

@@ -20,6 +20,7 @@
 #include "fh.h"
 #include "fs_ops.h"
 #include "meta.h"
+#include "mime.h"
 #include "opt.h"
 #include "store.h"
 #include "util/compiler.h"
@@ -35,6 +36,7 @@ struct fs_ctx {
 	struct fh_ctx *fh;   /* created by init(); own locks */
 	struct fh_cfg fhcfg;
 	struct meta_cfg mc;
+	struct mime_table *mime; /* read-only after fs_ctx_new(); NULL: none loaded */
 	time_t mount_time;
 	size_t prefix_len;
 	int shutdown_err;		    /* set by destroy(): open files not stored */
@@ -55,6 +57,13 @@ struct fs_obj {
 	bool has_info;
 	bool marker; /* a directory with its own "dir/" object */
 };
+
+/*
+ * Set the Content-Type of @m (borrowed) to what s3fs would store for @key
+ * (from mime.types), as for every PUT, multipart upload and rename.
+ * 0 or -ENOMEM.
+ */
+int fs_set_content_type(const struct fs_ctx *c, const char *key, struct store_meta *m) MUST_CHECK;
 
 /* The mount's state, inside a FUSE operation. */
 static inline struct fs_ctx *fs_ctx_get(void)
