@@ -648,16 +648,19 @@ out:
 /*
  * Server-side copy of one object, any size, for a rename: the metadata is
  * kept, except that, as s3fs does, the Content-Type follows the new name
- * and ctime is now. @info (the source's HEAD) is updated to match.
+ * and, for the renamed entry itself (@renamed; not the entries below a
+ * renamed directory), ctime is now. @info (the source's HEAD) is updated
+ * to match.
  */
-static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struct store_info *info)
+static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struct store_info *info,
+		       bool renamed)
 {
 	struct timespec now;
 	int r;
 
 	fs_now(&now);
 	r = fs_set_content_type(c, dst, &info->meta);
-	if (r == 0)
+	if (r == 0 && renamed)
 		r = meta_set_time(&info->meta, META_CTIME, &now);
 	if (r)
 		return r;
@@ -695,7 +698,7 @@ static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 	memset(&info, 0, sizeof(info));
 	r = c->st->ops->head(c->st, fk, &info);
 	if (r == 0)
-		r = copy_object(c, fk, tk, &info);
+		r = copy_object(c, fk, tk, &info, true);
 	if (r == 0)
 		r = c->st->ops->del(c->st, fk);
 	if (r == 0) {
@@ -735,7 +738,7 @@ static int tree_copy_one(void *arg, size_t i)
 	memset(&info, 0, sizeof(info));
 	r = t->c->st->ops->head(t->c->st, t->keys[i], &info);
 	if (r == 0)
-		r = copy_object(t->c, t->keys[i], dk, &info);
+		r = copy_object(t->c, t->keys[i], dk, &info, strcmp(t->keys[i], t->fk) == 0);
 	store_info_release(&info);
 	return r == -ENOENT ? 0 : r; /* deleted meanwhile */
 }

@@ -704,17 +704,19 @@ out:
 	return r;
 }
 
-static int edit_chmod(struct store_meta *m, const struct stat *st, void *arg)
-{
-	mode_t mode = *(const mode_t *)arg;
-	return meta_set_mode(m, (st->st_mode & S_IFMT) | (mode & 07777));
-}
-
 static int touch_ctime(struct store_meta *m)
 {
 	struct timespec now;
 	fs_now(&now);
 	return meta_set_time(m, META_CTIME, &now);
+}
+
+static int edit_chmod(struct store_meta *m, const struct stat *st, void *arg)
+{
+	mode_t mode = *(const mode_t *)arg;
+	int r = meta_set_mode(m, (st->st_mode & S_IFMT) | (mode & 07777));
+
+	return r ? r : touch_ctime(m);
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -777,12 +779,13 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 /* ---- extended attributes ---------------------------------------------- */
 
 /*
- * Only the user namespace is stored. The kernel asks for
- * security.capability on every write: answer without any request.
+ * Every name is stored, in any namespace or none (FUSE passes them all,
+ * and s3fs accepts them all), except security.capability: the kernel asks
+ * for it on every write, and it is answered without any request.
  */
-static bool is_user_xattr(const char *name)
+static bool is_stored_xattr(const char *name)
 {
-	return strncmp(name, "user.", 5) == 0;
+	return strcmp(name, "security.capability") != 0;
 }
 
 /* The metadata of @path for reading xattrs; *out filled (caller releases). */
@@ -805,7 +808,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 	size_t len = 0;
 	int r;
 
-	if (!is_user_xattr(name))
+	if (!is_stored_xattr(name))
 		return -ENODATA;
 	r = read_meta(path, &m);
 	if (r == 0)
@@ -855,7 +858,7 @@ static int fs_setxattr(const char *path, const char *name, const char *value, si
 {
 	struct xattr_edit x = { name, value ? value : "", size, flags };
 
-	if (!is_user_xattr(name))
+	if (!is_stored_xattr(name))
 		return -EOPNOTSUPP;
 	return edit_meta(path, NULL, edit_xattr, &x);
 }
@@ -864,7 +867,7 @@ static int fs_removexattr(const char *path, const char *name)
 {
 	struct xattr_edit x = { name, NULL, 0, 0 };
 
-	if (!is_user_xattr(name))
+	if (!is_stored_xattr(name))
 		return -ENODATA;
 	return edit_meta(path, NULL, edit_xattr, &x);
 }
