@@ -144,8 +144,12 @@ static int dent_cmp(const void *a_, const void *b_)
 	const struct dent *a = a_, *b = b_;
 	int r = strcmp(a->name, b->name);
 
-	/* Same name: the object first; the common prefix is dropped. */
-	return r ? r : (int)a->is_prefix - (int)b->is_prefix;
+	/*
+	 * Same name: the common prefix first, and the object is dropped. An
+	 * object "dir" beside keys "dir/..." is how s3fs before 1.7x stored
+	 * directories; the names below it must stay reachable.
+	 */
+	return r ? r : (int)b->is_prefix - (int)a->is_prefix;
 }
 
 /* Add one listing page's entries below @dkey (of length @dl) to @l. */
@@ -237,8 +241,9 @@ static bool cache_matches(const struct cache_attr *a, const struct dent *d)
 {
 	if (d->is_prefix)
 		return S_ISDIR(a->st.st_mode);
+	/* A directory stored as an object "dir" (old s3fs): its HEAD's ETag. */
 	if (S_ISDIR(a->st.st_mode))
-		return false;
+		return a->etag[0] && strcmp(a->etag, d->etag) == 0;
 	if (a->etag[0])
 		return strcmp(a->etag, d->etag) == 0;
 	return a->st.st_size == d->st.st_size;
@@ -557,19 +562,42 @@ int fs_mkdir(const char *path, mode_t mode)
 	return r;
 }
 
+/*
+ * s3fs before 1.7x stored a directory as an object "dir" (no slash) typed
+ * as a directory: rmdir removes it too, as s3fs does. A file of that name
+ * cannot be there (the lookup said directory); checked all the same.
+ */
+static int del_old_dir_object(struct fs_ctx *c, const char *key)
+{
+	struct store_info info;
+	struct stat st;
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	r = c->st->ops->head(c->st, key, &info);
+	if (r == 0) {
+		meta_to_stat(&c->mc, key, &info, &st);
+		if (S_ISDIR(st.st_mode))
+			r = c->st->ops->del(c->st, key);
+	}
+	store_info_release(&info);
+	return r == -ENOENT ? 0 : r;
+}
+
 int fs_rmdir(const char *path)
 {
 	struct fs_ctx *c = fs_ctx_get();
-	char dkey[FS_KEYBUF];
+	char dkey[FS_KEYBUF], key[FS_KEYBUF];
 	struct store_page page;
 	int r;
 
 	if (fs_is_root(path))
 		return -EBUSY;
 	r = lookup_dir(c, path);
-	if (r)
-		return r;
-	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
+	if (r == 0)
+		r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
+	if (r == 0)
+		r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
 	memset(&page, 0, sizeof(page));
@@ -584,6 +612,8 @@ int fs_rmdir(const char *path)
 	if (r)
 		return r;
 	r = c->st->ops->del(c->st, dkey);
+	if (r == 0)
+		r = del_old_dir_object(c, key);
 	cache_invalidate_tree(c->cache, path);
 	if (r == 0) {
 		cache_dir_note(c->cache, path, 0);

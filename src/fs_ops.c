@@ -779,13 +779,16 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 /* ---- extended attributes ---------------------------------------------- */
 
 /*
- * Every name is stored, in any namespace or none (FUSE passes them all,
- * and s3fs accepts them all), except security.capability: the kernel asks
- * for it on every write, and it is answered without any request.
+ * Stored: names in the user and trusted namespaces, and names in none
+ * (s3fs accepts "key1"; FUSE passes every name through). Not stored: the
+ * security and system namespaces. `ls -l` asks for security.selinux and
+ * system.posix_acl_access of every entry and the kernel asks for
+ * security.capability on every write: those are answered (ENODATA) without
+ * any request.
  */
 static bool is_stored_xattr(const char *name)
 {
-	return strcmp(name, "security.capability") != 0;
+	return strncmp(name, "security.", 9) != 0 && strncmp(name, "system.", 7) != 0;
 }
 
 /* The metadata of @path for reading xattrs; *out filled (caller releases). */

@@ -6,12 +6,13 @@ others wrote (directory objects). Same mounts and log checks as test_fs.
 import errno
 import os
 import stat
+import time
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_fs import MIB, PART_MIB, d, errno_of, head, mnt, read, write  # noqa: E402,F401
+from test_fs import MIB, PART_MIB, d, errno_of, head, list_keys, mnt, obj, read, write  # noqa: E402,F401
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/fuse"),
@@ -71,3 +72,162 @@ def test_content_type_rename(d):
     assert ctype(m, t + "/dir2/i.html") == "text/html"
     os.chmod(m.path(t, "dir2", "i.html"), 0o600)
     assert ctype(m, t + "/dir2/i.html") == "text/html"
+
+
+# ---- extended attributes --------------------------------------------------
+
+def put_multipart(m, key, data, headers=None):
+    """Store @data as another tool would with a 2-part multipart upload."""
+    uid = m.s3.create_multipart_upload(m.bucket, key, headers=headers)
+    half = max(5 * MIB, len(data) // 2)
+    etags = [m.s3.upload_part(m.bucket, key, uid, 1, data[:half]),
+             m.s3.upload_part(m.bucket, key, uid, 2, data[half:])]
+    m.s3.complete_multipart_upload(m.bucket, key, uid, etags)
+
+
+def test_xattr_names_s3fs_accepts(d):
+    """s3fs stores any name, not only user.*: setfattr -n key1 works."""
+    m, t = d
+    p = m.path(t, "f")
+    write(p, b"data")
+    os.setxattr(p, "key1", b"value1")
+    os.setxattr(p, "key2", b"value2")
+    os.setxattr(p, "trusted.k3", b"value3")
+    assert os.getxattr(p, "key1") == b"value1"
+    assert os.getxattr(p, "trusted.k3") == b"value3"
+    os.removexattr(p, "key1")
+    assert errno_of(os.getxattr, p, "key1") == errno.ENODATA
+    assert os.getxattr(p, "key2") == b"value2"
+    assert sorted(os.listxattr(p)) == ["key2", "trusted.k3"]
+    assert read(p) == b"data"
+    # The kernel's query on every write stays unanswered by the store.
+    assert errno_of(os.getxattr, p, "security.capability") == errno.ENODATA
+
+
+@pytest.mark.parametrize("size", [100, 2 * 5 * MIB + 3])
+def test_xattr_on_foreign_object(d, size):
+    m, t = d
+    data = os.urandom(size)
+    key = t + "/foreign"
+    if size > 5 * MIB:
+        put_multipart(m, key, data)
+    else:
+        m.s3.put_object(m.bucket, key, data)
+    p = m.path(t, "foreign")
+    os.setxattr(p, "key1", b"value1")
+    os.setxattr(p, "user.k2", b"v2")
+    assert os.getxattr(p, "key1") == b"value1"
+    assert sorted(os.listxattr(p)) == ["key1", "user.k2"]
+    assert read(p) == data
+    assert obj(m, key) == data
+
+
+# ---- ctime ------------------------------------------------------------------
+
+T0 = 1000000000  # 9 September 2001, as s3fs's own tests use
+
+
+def old(m, key, mode, content_type=None):
+    h = {"x-amz-meta-atime": str(T0), "x-amz-meta-ctime": str(T0),
+         "x-amz-meta-mtime": str(T0), "x-amz-meta-mode": str(mode)}
+    if content_type:
+        h["Content-Type"] = content_type
+    m.s3.put_object(m.bucket, key, b"" if key.endswith("/") else b"old",
+                    headers=h)
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.parametrize("op", ["chmod", "chown", "setxattr", "rename"])
+def test_ctime_follows_change(d, kind, op):
+    m, t = d
+    if kind == "file":
+        old(m, t + "/o", stat.S_IFREG | 0o644)
+    else:
+        old(m, t + "/o/", stat.S_IFDIR | 0o755, "application/x-directory")
+        old(m, t + "/o/sub/", stat.S_IFDIR | 0o755, "application/x-directory")
+        old(m, t + "/o/f", stat.S_IFREG | 0o644)
+    p = m.path(t, "o")
+    st0 = os.stat(p)
+    assert int(st0.st_ctime) == T0 and int(st0.st_mtime) == T0
+    if op == "chmod":
+        os.chmod(p, 0o700)
+    elif op == "chown":
+        os.chown(p, 42, 43)
+    elif op == "setxattr":
+        os.setxattr(p, "user.k", b"v")
+    else:
+        os.rename(p, m.path(t, "n"))
+        p = m.path(t, "n")
+    st = os.stat(p)
+    assert st.st_ctime > time.time() - 60, "ctime not updated"
+    assert int(st.st_mtime) == T0, "mtime changed"
+    if kind == "dir" and op == "rename":
+        # Entries below a renamed directory keep every time, as in s3fs.
+        for n in ("sub", "f"):
+            sst = os.stat(m.path(t, "n", n))
+            assert int(sst.st_ctime) == T0 and int(sst.st_mtime) == T0, n
+
+
+# ---- directories made by other tools ---------------------------------------
+
+def test_dir_object_without_metadata(d):
+    """aws s3api put-object --key dir/: no metadata, no type."""
+    m, t = d
+    m.s3.put_object(m.bucket, t + "/cli/", b"")
+    m.s3.put_object(m.bucket, t + "/cli/f", b"x")
+    st = os.stat(m.path(t, "cli"))
+    assert stat.S_ISDIR(st.st_mode)
+    assert os.listdir(m.path(t, "cli")) == ["f"]
+    assert "cli" in os.listdir(m.path(t))
+    os.chmod(m.path(t, "cli"), 0o750)
+    assert stat.S_IMODE(os.stat(m.path(t, "cli")).st_mode) == 0o750
+
+
+@pytest.mark.parametrize("how", ["content-type", "mode"])
+def test_old_s3fs_dir_object(d, how):
+    """s3fs before 1.7x made "dir" (no slash) objects for directories."""
+    m, t = d
+    if how == "content-type":
+        h = {"Content-Type": "application/x-directory"}
+    else:
+        h = {"x-amz-meta-mode": str(stat.S_IFDIR | 0o750)}
+    m.s3.put_object(m.bucket, t + "/olddir", b"", headers=h)
+    m.s3.put_object(m.bucket, t + "/olddir/inner", b"in")
+    m.s3.put_object(m.bucket, t + "/emptyold", b"", headers=h)
+    for name in ("olddir", "emptyold"):
+        st = os.lstat(m.path(t, name))
+        assert stat.S_ISDIR(st.st_mode), name
+    assert sorted(os.listdir(m.path(t))) == ["emptyold", "olddir"]
+    assert os.listdir(m.path(t, "olddir")) == ["inner"]
+    assert os.listdir(m.path(t, "emptyold")) == []
+    assert read(m.path(t, "olddir", "inner")) == b"in"
+    write(m.path(t, "emptyold", "new"), b"n")
+    assert read(m.path(t, "emptyold", "new")) == b"n"
+    os.unlink(m.path(t, "emptyold", "new"))
+    os.rmdir(m.path(t, "emptyold"))
+    assert errno_of(os.stat, m.path(t, "emptyold")) == errno.ENOENT
+    assert not [k for k in list_keys(m, t + "/emptyold")]
+
+
+def test_chmod_dir_keeps_foreign_metadata(d):
+    """chmod copies a listed directory's own object instead of making a new
+    one, so metadata that other tools put there stays."""
+    m, t = d
+    m.s3.put_object(m.bucket, t + "/kept/", b"", headers={
+        "x-amz-meta-owner-tool": "rclone", "Content-Type": "application/x-directory"})
+    m.s3.put_object(m.bucket, t + "/kept/f", b"x")
+    os.listdir(m.path(t))
+    os.chmod(m.path(t, "kept"), 0o711)
+    h = head(m, t + "/kept/")
+    assert h.header("x-amz-meta-owner-tool") == "rclone"
+    assert stat.S_IMODE(int(h.header("x-amz-meta-mode"))) == 0o711
+
+
+# ---- the mount point -------------------------------------------------------
+
+def test_mount_point_times(mnt):
+    """s3fs shows the mount time for the mount point; so do we, not 1970."""
+    st = os.stat(mnt.dir)
+    assert st.st_mtime > time.time() - 24 * 3600
+    assert st.st_ctime > time.time() - 24 * 3600
+    assert st.st_mtime <= time.time() + 5
