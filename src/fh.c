@@ -843,6 +843,20 @@ struct fh *fh_find(struct fh_ctx *ctx, const char *key)
 	return h;
 }
 
+struct fh *fh_ref(struct fh *fh)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	pthread_mutex_lock(&fh->f->ctx->lock);
+	fh->f->refs++;
+	pthread_mutex_unlock(&fh->f->ctx->lock);
+	h->f = fh->f;
+	h->flags = O_RDONLY;
+	return h;
+}
+
 int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 {
 	struct store *st = ctx->st;
@@ -864,7 +878,14 @@ int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 	pthread_mutex_lock(&f->lock);
 	while (f->flushing)
 		pthread_cond_wait(&f->cond, &f->lock);
-	err = st->ops->del(st, key);
+	/*
+	 * Its handles go on reading after the DELETE: fetch what was never
+	 * read first (the whole object at most). Failing that, nothing is
+	 * deleted.
+	 */
+	err = fh_fetch_locked(f, key, 0, f->base_size);
+	if (err == 0)
+		err = st->ops->del(st, key);
 	if (err == 0) {
 		pthread_mutex_lock(&ctx->lock);
 		if (f->in_table)

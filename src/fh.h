@@ -123,6 +123,9 @@ void fh_mark_dirty(struct fh *fh);
  * handle is read-only for fh_release(): it flushes only as the last one.
  */
 struct fh *fh_find(struct fh_ctx *ctx, const char *key);
+/* A new read-only reference to the file of @fh (in the table or not), as
+ * fh_find() gives; NULL when out of memory. */
+struct fh *fh_ref(struct fh *fh);
 /*
  * Re-key an open file after rename (its next upload goes to @newkey). Call
  * it once the stored object is at @newkey: ranges not fetched yet are read
@@ -134,7 +137,9 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey) MU
 
 /*
  * Delete the object @key (borrowed). An open file of it, if any, waits for
- * an upload in progress; once the DELETE succeeded it leaves the table: its
+ * an upload in progress and fetches every range it has not read yet (so
+ * its handles can read all of it afterwards; a failed fetch deletes
+ * nothing); once the DELETE succeeded it leaves the table: its
  * handles still read and write their data, but it is never stored again
  * (the POSIX unlink of an open file). When the DELETE fails, an open file
  * keeps its place and its dirty data, and its next flush stores it. 0 or

@@ -872,6 +872,11 @@ int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EINVAL;
 	if (fs_is_root(from) || fs_is_root(to))
 		return -EBUSY;
+	if (fs_is_hidden_name(to) && !fs_is_hidden_name(from)) {
+		r = fs_hide(c, from, to);
+		if (r != -ENOENT)
+			return r;
+	}
 	r = fs_lookup(c, from, false, &src);
 	fs_obj_release(&src);
 	if (r)

@@ -182,6 +182,8 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 	if (r)
 		return r;
 	fh = c->fh ? fh_find(c->fh, key) : NULL;
+	if (!fh && fs_is_hidden_name(path))
+		fh = fs_hidden_find(c, path);
 	if (fh) {
 		r = open_file_stat(c, fh, path, key, o);
 		(void)fh_release(fh);
@@ -526,12 +528,104 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
+/* ---- unlinked open files ---------------------------------------------- */
+
+struct fs_hidden {
+	char *path;	/* owned: the hidden name libfuse gave it */
+	struct fh *fh;	/* owned reference */
+	struct fs_hidden *next;
+};
+
+bool fs_is_hidden_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return strncmp(slash ? slash + 1 : path, ".fuse_hidden", 12) == 0;
+}
+
+int fs_hide(struct fs_ctx *c, const char *path, const char *hidden)
+{
+	struct fs_hidden *h;
+	char key[FS_KEYBUF];
+	struct fh *fh;
+	int r;
+
+	r = fs_path_to_key(c, path, 0, key, sizeof(key));
+	if (r)
+		return r;
+	fh = fh_find(c->fh, key);
+	if (!fh)
+		return -ENOENT; /* not open here: an ordinary rename */
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->path = strdup(hidden);
+	if (!h || !h->path) {
+		free(h);
+		(void)fh_release(fh);
+		return -ENOMEM;
+	}
+	r = fh_unlink_key(c->fh, key);
+	cache_invalidate(c->cache, path);
+	if (r) {
+		free(h->path);
+		free(h);
+		(void)fh_release(fh);
+		return r;
+	}
+	cache_dir_note(c->cache, path, 0);
+	cache_put_negative(c->cache, path, cache_token(c->cache));
+	h->fh = fh;
+	pthread_mutex_lock(&c->files_lock);
+	h->next = c->hidden;
+	c->hidden = h;
+	pthread_mutex_unlock(&c->files_lock);
+	return 0;
+}
+
+struct fh *fs_hidden_find(struct fs_ctx *c, const char *path)
+{
+	struct fh *fh = NULL;
+
+	pthread_mutex_lock(&c->files_lock);
+	for (struct fs_hidden *h = c->hidden; h; h = h->next) {
+		if (strcmp(h->path, path) == 0) {
+			fh = fh_ref(h->fh);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->files_lock);
+	return fh;
+}
+
+int fs_hidden_drop(struct fs_ctx *c, const char *path)
+{
+	struct fs_hidden **pp, *h = NULL;
+
+	pthread_mutex_lock(&c->files_lock);
+	for (pp = &c->hidden; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->path, path) == 0) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->files_lock);
+	if (!h)
+		return -ENOENT;
+	(void)fh_release(h->fh); /* unlinked: never stored again */
+	free(h->path);
+	free(h);
+	return 0;
+}
+
 static int fs_unlink(const char *path)
 {
 	struct fs_ctx *c = fs_ctx_get();
 	char key[FS_KEYBUF];
 	int r;
 
+	if (fs_is_hidden_name(path) && fs_hidden_drop(c, path) == 0)
+		return 0; /* the last close of an unlinked file */
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
@@ -655,8 +749,14 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	if (r)
 		return r;
 	fh = f ? f->fh : fh_find(c->fh, key);
+	if (!fh && fs_is_hidden_name(path)) {
+		fh = fs_hidden_find(c, path);
+		done = fh != NULL; /* an unlinked file: no object to change */
+	}
 	if (fh) {
+		bool unlinked = done;
 		r = edit_open(c, fh, path, key, fn, arg, &done, &openm);
+		done = done || unlinked;
 		if (!f)
 			(void)fh_release(fh);
 		cache_invalidate(c->cache, path);
@@ -962,8 +1062,12 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 	cfg->use_ino = 0;
 	cfg->nullpath_ok = 0;
-	/* An unlinked open file must not become a hidden object on the server. */
-	cfg->hard_remove = 1;
+	/*
+	 * An unlinked open file is renamed to a hidden name, which fs_hide()
+	 * keeps here only (nothing reaches the server): libfuse can then
+	 * still answer fstat() on it, which it cannot for a removed node.
+	 */
+	cfg->hard_remove = 0;
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	cfg->attr_timeout = c->cfg->stat_ttl;
@@ -1014,6 +1118,8 @@ static void fs_destroy(void *data)
 		(void)fh_release(f->fh); /* stored above, or the failure logged */
 		free(f);
 	}
+	while (c->hidden)
+		(void)fs_hidden_drop(c, c->hidden->path);
 	fh_ctx_free(c->fh);
 	c->fh = NULL;
 }

@@ -48,6 +48,7 @@ struct fs_ctx {
 	 */
 	pthread_mutex_t files_lock;
 	struct fs_file *files; /* files_lock */
+	struct fs_hidden *hidden; /* files_lock: unlinked open files */
 };
 
 /* What a path is, as far as fs_lookup() found out. */
@@ -57,6 +58,23 @@ struct fs_obj {
 	bool has_info;
 	bool marker; /* a directory with its own "dir/" object */
 };
+
+/*
+ * Unlinked open files. libfuse (hard_remove off) renames a file that is
+ * unlinked while open to a hidden name in the same directory, asks for
+ * its attributes by that name while it stays open, and unlinks that name
+ * at the last close. fs_hide() is that rename: it deletes the object as
+ * unlink does (the open file keeps all its data, never stored again) and
+ * remembers the open file under @hidden; fs_hidden_find() gives it back
+ * (a new reference, release with fh_release()) and fs_hidden_drop()
+ * forgets it. Nothing of it reaches the server. 0 or -errno; -ENOENT
+ * from fs_hide() when the file is not open here (then it is an ordinary
+ * rename), from fs_hidden_drop() when @path is no such name.
+ */
+bool fs_is_hidden_name(const char *path);
+int fs_hide(struct fs_ctx *c, const char *path, const char *hidden) MUST_CHECK;
+struct fh *fs_hidden_find(struct fs_ctx *c, const char *path);
+int fs_hidden_drop(struct fs_ctx *c, const char *path);
 
 /*
  * Set the Content-Type of @m (borrowed) to what s3fs would store for @key

@@ -223,6 +223,35 @@ def test_chmod_dir_keeps_foreign_metadata(d):
     assert stat.S_IMODE(int(h.header("x-amz-meta-mode"))) == 0o711
 
 
+# ---- an unlinked open file --------------------------------------------------
+
+def test_fstat_and_io_after_unlink(d):
+    m, t = d
+    data = os.urandom(3 * PART_MIB * MIB + 5)
+    m.s3.put_object(m.bucket, t + "/u", data)
+    fd = os.open(m.path(t, "u"), os.O_RDWR)
+    try:
+        assert os.pread(fd, 10, 0) == data[:10]
+        os.unlink(m.path(t, "u"))
+        assert errno_of(os.stat, m.path(t, "u")) == errno.ENOENT
+        assert list_keys(m, t + "/u") == []
+        st = os.fstat(fd)
+        assert st.st_size == len(data) and stat.S_ISREG(st.st_mode)
+        # A range never read before the unlink.
+        off = 2 * PART_MIB * MIB + 1
+        assert os.pread(fd, 1000, off) == data[off:off + 1000]
+        os.pwrite(fd, b"tail", len(data))
+        assert os.fstat(fd).st_size == len(data) + 4
+        assert os.pread(fd, 4, len(data)) == b"tail"
+        os.fchmod(fd, 0o600)
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600
+    finally:
+        os.close(fd)
+    assert errno_of(os.stat, m.path(t, "u")) == errno.ENOENT
+    assert os.listdir(m.path(t)) == []
+    assert list_keys(m, t + "/") == [t + "/"]
+
+
 # ---- the mount point -------------------------------------------------------
 
 def test_mount_point_times(mnt):
