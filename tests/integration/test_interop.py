@@ -260,3 +260,79 @@ def test_mount_point_times(mnt):
     assert st.st_mtime > time.time() - 24 * 3600
     assert st.st_ctime > time.time() - 24 * 3600
     assert st.st_mtime <= time.time() + 5
+
+
+# ---- s3fs-fuse 1.97 on the same bucket -------------------------------------
+
+@pytest.fixture(scope="module")
+def s3fs(mnt):
+    from s3fs_mount import S3fsMount, s3fs_root
+    if not s3fs_root(mnt.env):
+        pytest.skip("no s3fs in the test server's root")
+    s = S3fsMount(mnt.env, mnt.bucket)
+    yield s
+    s.stop()
+
+
+def wait_for(fn, timeout=5):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except (OSError, AssertionError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_s3fs_reads_what_obsmount_wrote(d, s3fs):
+    m, t = d
+    os.mkdir(m.path(t, "dir"), 0o750)
+    write(m.path(t, "dir", "f.txt"), b"hello")
+    os.chmod(m.path(t, "dir", "f.txt"), 0o640)
+    os.chown(m.path(t, "dir", "f.txt"), 1234, 5678)
+    os.utime(m.path(t, "dir", "f.txt"), (1500000000, 1500000000))
+    os.setxattr(m.path(t, "dir", "f.txt"), "user.k", b"v1")
+    os.symlink("dir/f.txt", m.path(t, "ln"))
+
+    def check():
+        st = os.lstat(s3fs.path(t, "dir", "f.txt"))
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640
+        assert (st.st_uid, st.st_gid) == (1234, 5678)
+        assert int(st.st_mtime) == 1500000000
+    wait_for(check)
+    dst = os.lstat(s3fs.path(t, "dir"))
+    assert stat.S_ISDIR(dst.st_mode) and stat.S_IMODE(dst.st_mode) == 0o750
+    assert read(s3fs.path(t, "dir", "f.txt")) == b"hello"
+    assert os.getxattr(s3fs.path(t, "dir", "f.txt"), "user.k") == b"v1"
+    assert os.readlink(s3fs.path(t, "ln")) == "dir/f.txt"
+    assert sorted(os.listdir(s3fs.path(t))) == ["dir", "ln"]
+
+
+def test_obsmount_reads_what_s3fs_wrote(d, s3fs):
+    m, t = d
+    os.mkdir(s3fs.path(t, "sd"), 0o710)
+    write(s3fs.path(t, "sd", "g.html"), b"<p>")
+    os.chmod(s3fs.path(t, "sd", "g.html"), 0o604)
+    os.chown(s3fs.path(t, "sd", "g.html"), 4321, 8765)
+    os.utime(s3fs.path(t, "sd", "g.html"), (1400000000, 1400000000))
+    os.setxattr(s3fs.path(t, "sd", "g.html"), "user.x", b"y")
+    os.setxattr(s3fs.path(t, "sd", "g.html"), "key1", b"value1")
+    os.symlink("sd/g.html", s3fs.path(t, "sl"))
+    st = os.lstat(m.path(t, "sd", "g.html"))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o604
+    assert (st.st_uid, st.st_gid) == (4321, 8765)
+    assert int(st.st_mtime) == 1400000000
+    dst = os.lstat(m.path(t, "sd"))
+    assert stat.S_ISDIR(dst.st_mode) and stat.S_IMODE(dst.st_mode) == 0o710
+    assert read(m.path(t, "sd", "g.html")) == b"<p>"
+    assert os.getxattr(m.path(t, "sd", "g.html"), "user.x") == b"y"
+    assert os.getxattr(m.path(t, "sd", "g.html"), "key1") == b"value1"
+    assert os.readlink(m.path(t, "sl")) == "sd/g.html"
+    assert sorted(os.listdir(m.path(t))) == ["sd", "sl"]
+    # And obsmount's changes are what s3fs then shows.
+    os.chmod(m.path(t, "sd", "g.html"), 0o600)
+    os.rename(m.path(t, "sd", "g.html"), m.path(t, "sd", "h.html"))
+    wait_for(lambda: os.lstat(s3fs.path(t, "sd", "h.html")))
+    assert stat.S_IMODE(os.lstat(s3fs.path(t, "sd", "h.html")).st_mode) == 0o600
+    assert os.getxattr(s3fs.path(t, "sd", "h.html"), "key1") == b"value1"
