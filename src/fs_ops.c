@@ -704,17 +704,54 @@ out:
 	return r;
 }
 
-static int edit_chmod(struct store_meta *m, const struct stat *st, void *arg)
-{
-	mode_t mode = *(const mode_t *)arg;
-	return meta_set_mode(m, (st->st_mode & S_IFMT) | (mode & 07777));
-}
-
 static int touch_ctime(struct store_meta *m)
 {
 	struct timespec now;
 	fs_now(&now);
 	return meta_set_time(m, META_CTIME, &now);
+}
+
+/*
+ * Is the caller of the current operation in group @gid? Its primary group
+ * or one of the supplementary groups of the calling thread.
+ */
+static bool caller_in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (fuse_get_context()->gid == gid)
+		return true;
+	n = fuse_getgroups((int)ARRAY_SIZE(groups), groups);
+	for (int i = 0; i < n && i < (int)ARRAY_SIZE(groups); i++) {
+		if (groups[i] == gid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * chmod(2)'s rules, also for a mount without default_permissions: only
+ * the owner (or root) changes the mode; a set-group-ID bit for a group
+ * the caller is not in is dropped. After a write by another user the
+ * kernel clears the set-user/group-ID bits in the writer's name, so a
+ * change that only clears them is always allowed.
+ */
+static int edit_chmod(struct store_meta *m, const struct stat *st, void *arg)
+{
+	uid_t uid = fuse_get_context()->uid;
+	mode_t mode = *(const mode_t *)arg & 07777;
+	int r;
+
+	if (uid != 0 && uid != st->st_uid) {
+		if (mode != (st->st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID)))
+			return -EPERM;
+	} else if (uid != 0 && (mode & S_ISGID) && !S_ISDIR(st->st_mode) &&
+		   !caller_in_group(st->st_gid)) {
+		mode &= ~(mode_t)S_ISGID;
+	}
+	r = meta_set_mode(m, (st->st_mode & S_IFMT) | mode);
+	return r ? r : touch_ctime(m);
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -727,12 +764,23 @@ struct owner {
 	gid_t gid;
 };
 
+/*
+ * chown(2)'s rules, also for a mount without default_permissions: only
+ * root gives a file away; its owner may change the group to one of its
+ * own groups.
+ */
 static int edit_chown(struct store_meta *m, const struct stat *st, void *arg)
 {
 	const struct owner *o = arg;
-	int r = meta_set_owner(m, o->uid, o->gid);
+	uid_t uid = fuse_get_context()->uid;
+	int r;
 
-	(void)st;
+	if (uid != 0 && o->uid != (uid_t)-1 && (uid != st->st_uid || o->uid != st->st_uid))
+		return -EPERM;
+	if (uid != 0 && o->gid != (gid_t)-1 &&
+	    (uid != st->st_uid || (o->gid != st->st_gid && !caller_in_group(o->gid))))
+		return -EPERM;
+	r = meta_set_owner(m, o->uid, o->gid);
 	return r ? r : touch_ctime(m);
 }
 
