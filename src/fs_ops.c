@@ -952,6 +952,53 @@ static int fs_symlink(const char *target, const char *path)
 	return r;
 }
 
+/* ---- special files ----------------------------------------------------- */
+
+/*
+ * FIFOs, devices and sockets (bind(2) on the mount makes one), as s3fs
+ * stores them: an empty object whose mode carries the type, typed by its
+ * name. Devices also keep their number (META_RDEV), which s3fs ignores.
+ * The kernel opens them itself: no data ever goes through us.
+ */
+static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	struct fuse_context *fc = fuse_get_context();
+	mode_t type = mode & S_IFMT;
+	char key[FS_KEYBUF];
+	struct store_info info;
+	struct cache_attr a;
+	struct timespec now;
+	int r;
+
+	if (type != S_IFREG && type != S_IFIFO && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFSOCK)
+		return -EINVAL;
+	r = fs_path_to_key(c, path, 0, key, sizeof(key));
+	if (r)
+		return r;
+	memset(&info, 0, sizeof(info));
+	fs_now(&now);
+	r = meta_init(&info.meta, type | (mode & 07777), fc->uid, fc->gid, &now);
+	if (r == 0 && (type == S_IFCHR || type == S_IFBLK))
+		r = meta_set_rdev(&info.meta, rdev);
+	if (r == 0)
+		r = fs_set_content_type(c, key, &info.meta);
+	if (r == 0)
+		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL);
+	cache_invalidate(c->cache, path);
+	if (r == 0) {
+		/* Known now: a listing must not make it a regular file. */
+		info.last_modified = now.tv_sec;
+		fs_attr_from_info(c, key, &info, &a);
+		a.etag[0] = '\0';
+		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
+		cache_dir_note(c->cache, path, type);
+	}
+	store_info_release(&info);
+	return r;
+}
+
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
 	struct fs_ctx *c = fs_ctx_get();
@@ -1083,6 +1130,7 @@ static const struct fuse_operations ops = {
 	.chown = fs_chown,
 	.utimens = fs_utimens,
 	.symlink = fs_symlink,
+	.mknod = fs_mknod,
 	.readlink = fs_readlink,
 	.statfs = fs_statfs,
 	.getxattr = fs_getxattr,

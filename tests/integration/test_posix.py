@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -136,3 +137,140 @@ def test_chown_and_write_clear_setid_bits(shared):
     rc, _, err = as_nobody("chgrp %d '%s'" % (NOBODY, p))
     assert rc == 0, err
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o0755
+
+
+# ---- special files ----------------------------------------------------------
+
+SPECIAL = {
+    "fifo": (stat.S_IFIFO, 0),
+    "chr": (stat.S_IFCHR, os.makedev(1, 2)),
+    "blk": (stat.S_IFBLK, os.makedev(8, 3)),
+    "sock": (stat.S_IFSOCK, 0),
+}
+
+
+def make_special(d):
+    """One of each special file under directory @d."""
+    for name, (kind, rdev) in SPECIAL.items():
+        p = os.path.join(d, name)
+        if kind == stat.S_IFSOCK:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.bind(p)
+            finally:
+                s.close()
+        else:
+            os.mknod(p, kind | 0o640, rdev)
+
+
+def types_of(d, names):
+    return {n: stat.S_IFMT(os.lstat(os.path.join(d, n)).st_mode) for n in names}
+
+
+def test_special_files(shared):
+    """FIFOs, devices and sockets: type, mode, owner and st_rdev survive a
+    remount; rename, chmod, chown, utimens and unlink work on them; the
+    objects are empty and carry s3fs-fuse's mode header."""
+    m = shared()
+    make_special(m.dir)
+    # bind(2) asks for the socket's mode under the umask: note what it made.
+    sock_mode = stat.S_IMODE(os.lstat(m.path("sock")).st_mode)
+    m.stop()
+    m.start()
+    for name, (kind, rdev) in SPECIAL.items():
+        st = os.lstat(m.path(name))
+        assert stat.S_IFMT(st.st_mode) == kind, name
+        assert stat.S_IMODE(st.st_mode) == (sock_mode if name == "sock" else 0o640), name
+        assert (st.st_uid, st.st_gid, st.st_size) == (0, 0, 0), name
+        assert st.st_rdev == rdev, name
+        h = m.s3.head_object(m.bucket, name)
+        assert int(h.header("x-amz-meta-mode")) == st.st_mode, name
+        assert h.header("content-length") == "0", name
+    assert sorted(os.listdir(m.dir)) == sorted(SPECIAL)
+    for name, (kind, rdev) in SPECIAL.items():
+        p, q = m.path(name), m.path(name + ".2")
+        os.chmod(p, 0o604)
+        os.chown(p, NOBODY, NOBODY)
+        os.utime(p, (1000000000, 1100000000), follow_symlinks=False)
+        os.rename(p, q)
+        assert errno_of(os.lstat, p) == errno.ENOENT
+        st = os.lstat(q)
+        assert (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode)) == (kind, 0o604), name
+        assert (st.st_uid, st.st_gid, st.st_rdev) == (NOBODY, NOBODY, rdev), name
+        assert st.st_mtime == 1100000000, name
+    m.stop()
+    m.start()
+    for name, (kind, rdev) in SPECIAL.items():
+        st = os.lstat(m.path(name + ".2"))
+        assert (stat.S_IFMT(st.st_mode), st.st_uid, st.st_rdev) == (kind, NOBODY, rdev)
+        os.unlink(m.path(name + ".2"))
+    assert os.listdir(m.dir) == []
+    keys, _ = m.s3.list_objects(m.bucket)
+    assert keys == []
+    assert not m.bad_lines()
+
+
+def s3fs_root(rgw):
+    root = rgw.get("OBSMOUNT_TEST_RGW_ROOT", "")
+    if not root or not os.access(os.path.join(root, "usr/bin/s3fs"), os.X_OK):
+        pytest.skip("no s3fs-fuse in the test server's root")
+    return root
+
+
+class S3fs:
+    """s3fs-fuse (1.97, from the test server's Debian root, run there with
+    chroot) mounted on a bucket; its mount point is seen from here too."""
+
+    def __init__(self, rgw, bucket):
+        self.root = s3fs_root(rgw)
+        self.rel = tempfile.mkdtemp(prefix="obsmount-s3fs-", dir=os.path.join(self.root, "tmp"))
+        self.rel = self.rel[len(self.root):]
+        self.dir = self.root + self.rel + "/mnt"
+        os.mkdir(self.dir)
+        with open(self.root + self.rel + "/pw", "w") as f:
+            f.write("%s:%s\n" % (rgw["OBSMOUNT_TEST_ACCESS_KEY"], rgw["OBSMOUNT_TEST_SECRET_KEY"]))
+        os.chmod(self.root + self.rel + "/pw", 0o600)
+        self.log = open(self.root + self.rel + "/log", "wb")
+        self.proc = subprocess.Popen(
+            ["chroot", self.root, "/usr/bin/s3fs", bucket, self.rel + "/mnt", "-f", "-o",
+             "url=%s,use_path_request_style,passwd_file=%s/pw,endpoint=%s" % (
+                 rgw["OBSMOUNT_TEST_HTTP_URL"], self.rel,
+                 rgw.get("OBSMOUNT_TEST_REGION", "us-east-1"))],
+            stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            if os.path.ismount(self.dir) or self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert os.path.ismount(self.dir), open(self.root + self.rel + "/log").read()
+
+    def stop(self):
+        subprocess.run(["fusermount3", "-u", self.dir], check=False)
+        try:
+            self.proc.wait(timeout=30)
+        finally:
+            self.log.close()
+            shutil.rmtree(self.root + self.rel, ignore_errors=True)
+
+
+def test_special_files_s3fs_interop(shared, rgw):
+    """Special files made by obsmount have their type under s3fs-fuse 1.97,
+    and those made by s3fs-fuse under obsmount."""
+    m = shared()
+    os.mkdir(m.path("ours"))
+    make_special(m.path("ours"))
+    s = S3fs(rgw, m.bucket)
+    try:
+        assert types_of(os.path.join(s.dir, "ours"), SPECIAL) == {
+            n: k for n, (k, _) in SPECIAL.items()}
+        os.mkdir(os.path.join(s.dir, "theirs"))
+        make_special(os.path.join(s.dir, "theirs"))
+        ours_rdev = os.lstat(os.path.join(s.dir, "ours", "chr")).st_rdev
+    finally:
+        s.stop()
+    # s3fs stores no device number; the type is all it keeps.
+    assert ours_rdev in (0, SPECIAL["chr"][1])
+    m.stop()
+    m.start()
+    assert types_of(m.path("theirs"), SPECIAL) == {n: k for n, (k, _) in SPECIAL.items()}
+    assert os.lstat(m.path("theirs", "chr")).st_rdev == 0
+    assert not m.bad_lines()
