@@ -58,8 +58,14 @@ static uint64_t ttl_ms(unsigned s)
 int fs_path_to_key(const struct fs_ctx *c, const char *path, int dir, char *out, size_t size)
 {
 	const char *rel = path[0] == '/' ? path + 1 : path;
+	size_t name = 0;
 	int n;
 
+	for (const char *p = rel; *p; p++) {
+		name = *p == '/' ? 0 : name + 1;
+		if (name > FS_NAME_MAX)
+			return -ENAMETOOLONG;
+	}
 	if (!*rel)
 		n = snprintf(out, size, "%s", c->cfg->prefix);
 	else
@@ -1040,7 +1046,7 @@ static int fs_statfs(const char *path, struct statvfs *sv)
 	sv->f_files = (fsfilcnt_t)1 << 32;
 	sv->f_ffree = sv->f_files;
 	sv->f_favail = sv->f_files;
-	sv->f_namemax = 255;
+	sv->f_namemax = FS_NAME_MAX;
 	return 0;
 }
 

@@ -8,6 +8,7 @@ Needs root, /dev/fuse and the user nobody (uid 65534).
 import errno
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -274,3 +275,39 @@ def test_special_files_s3fs_interop(shared, rgw):
     assert types_of(m.path("theirs"), SPECIAL) == {n: k for n, (k, _) in SPECIAL.items()}
     assert os.lstat(m.path("theirs", "chr")).st_rdev == 0
     assert not m.bad_lines()
+
+
+# ---- limits -------------------------------------------------------------------
+
+def requests_since(m, since):
+    return [line for line in m.read_log(since).splitlines()
+            if re.search(r"obsmount debug: > [A-Z]+ /", line)]
+
+
+def test_name_and_key_too_long(shared):
+    """A name over 255 bytes and a key over S3's 1,024 bytes fail with
+    ENAMETOOLONG at once: no request, no retries, no error logged."""
+    m = shared("log_level=debug", "dbg=http")
+    ok = "n" * 255
+    with open(m.path(ok), "w"):
+        pass
+    d = m.dir
+    for i in range(4):
+        d = os.path.join(d, str(i) * 250)
+        os.mkdir(d)
+    since = os.path.getsize(m.logpath)
+    assert requests_since(m, 0), "the log shows no requests at all"
+    long_name = m.path("n" * 256)
+    for fn in (lambda: open(long_name, "w"), lambda: os.mkdir(long_name),
+               lambda: os.stat(long_name), lambda: os.mkfifo(long_name),
+               lambda: os.rename(m.path(ok), long_name),
+               lambda: os.symlink("t", long_name),
+               lambda: open(os.path.join(d, "x" * 30), "w"),
+               lambda: os.mkdir(os.path.join(d, "x" * 30)),
+               lambda: os.rename(m.path(ok), os.path.join(d, "x" * 30))):
+        with pytest.raises(OSError) as e:
+            fn()
+        assert e.value.errno == errno.ENAMETOOLONG
+    assert requests_since(m, since) == []
+    assert os.path.exists(m.path(ok))
+    assert not m.bad_lines(allow=(r"obsmount debug:",))
