@@ -58,8 +58,14 @@ static uint64_t ttl_ms(unsigned s)
 int fs_path_to_key(const struct fs_ctx *c, const char *path, int dir, char *out, size_t size)
 {
 	const char *rel = path[0] == '/' ? path + 1 : path;
+	size_t name = 0;
 	int n;
 
+	for (const char *p = rel; *p; p++) {
+		name = *p == '/' ? 0 : name + 1;
+		if (name > FS_NAME_MAX)
+			return -ENAMETOOLONG;
+	}
 	if (!*rel)
 		n = snprintf(out, size, "%s", c->cfg->prefix);
 	else
@@ -811,11 +817,46 @@ static int touch_ctime(struct store_meta *m)
 	return meta_set_time(m, META_CTIME, &now);
 }
 
+/*
+ * Is the caller of the current operation in group @gid? Its primary group
+ * or one of the supplementary groups of the calling thread.
+ */
+static bool caller_in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (fuse_get_context()->gid == gid)
+		return true;
+	n = fuse_getgroups((int)ARRAY_SIZE(groups), groups);
+	for (int i = 0; i < n && i < (int)ARRAY_SIZE(groups); i++) {
+		if (groups[i] == gid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * chmod(2)'s rules, also for a mount without default_permissions: only
+ * the owner (or root) changes the mode; a set-group-ID bit for a group
+ * the caller is not in is dropped. After a write by another user the
+ * kernel clears the set-user/group-ID bits in the writer's name, so a
+ * change that only clears them is always allowed.
+ */
 static int edit_chmod(struct store_meta *m, const struct stat *st, void *arg)
 {
-	mode_t mode = *(const mode_t *)arg;
-	int r = meta_set_mode(m, (st->st_mode & S_IFMT) | (mode & 07777));
+	uid_t uid = fuse_get_context()->uid;
+	mode_t mode = *(const mode_t *)arg & 07777;
+	int r;
 
+	if (uid != 0 && uid != st->st_uid) {
+		if (mode != (st->st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID)))
+			return -EPERM;
+	} else if (uid != 0 && (mode & S_ISGID) && !S_ISDIR(st->st_mode) &&
+		   !caller_in_group(st->st_gid)) {
+		mode &= ~(mode_t)S_ISGID;
+	}
+	r = meta_set_mode(m, (st->st_mode & S_IFMT) | mode);
 	return r ? r : touch_ctime(m);
 }
 
@@ -829,12 +870,23 @@ struct owner {
 	gid_t gid;
 };
 
+/*
+ * chown(2)'s rules, also for a mount without default_permissions: only
+ * root gives a file away; its owner may change the group to one of its
+ * own groups.
+ */
 static int edit_chown(struct store_meta *m, const struct stat *st, void *arg)
 {
 	const struct owner *o = arg;
-	int r = meta_set_owner(m, o->uid, o->gid);
+	uid_t uid = fuse_get_context()->uid;
+	int r;
 
-	(void)st;
+	if (uid != 0 && o->uid != (uid_t)-1 && (uid != st->st_uid || o->uid != st->st_uid))
+		return -EPERM;
+	if (uid != 0 && o->gid != (gid_t)-1 &&
+	    (uid != st->st_uid || (o->gid != st->st_gid && !caller_in_group(o->gid))))
+		return -EPERM;
+	r = meta_set_owner(m, o->uid, o->gid);
 	return r ? r : touch_ctime(m);
 }
 
@@ -1010,6 +1062,53 @@ static int fs_symlink(const char *target, const char *path)
 	return r;
 }
 
+/* ---- special files ----------------------------------------------------- */
+
+/*
+ * FIFOs, devices and sockets (bind(2) on the mount makes one), as s3fs
+ * stores them: an empty object whose mode carries the type, typed by its
+ * name. Devices also keep their number (META_RDEV), which s3fs ignores.
+ * The kernel opens them itself: no data ever goes through us.
+ */
+static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct fs_ctx *c = fs_ctx_get();
+	struct fuse_context *fc = fuse_get_context();
+	mode_t type = mode & S_IFMT;
+	char key[FS_KEYBUF];
+	struct store_info info;
+	struct cache_attr a;
+	struct timespec now;
+	int r;
+
+	if (type != S_IFREG && type != S_IFIFO && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFSOCK)
+		return -EINVAL;
+	r = fs_path_to_key(c, path, 0, key, sizeof(key));
+	if (r)
+		return r;
+	memset(&info, 0, sizeof(info));
+	fs_now(&now);
+	r = meta_init(&info.meta, type | (mode & 07777), fc->uid, fc->gid, &now);
+	if (r == 0 && (type == S_IFCHR || type == S_IFBLK))
+		r = meta_set_rdev(&info.meta, rdev);
+	if (r == 0)
+		r = fs_set_content_type(c, key, &info.meta);
+	if (r == 0)
+		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL);
+	cache_invalidate(c->cache, path);
+	if (r == 0) {
+		/* Known now: a listing must not make it a regular file. */
+		info.last_modified = now.tv_sec;
+		fs_attr_from_info(c, key, &info, &a);
+		a.etag[0] = '\0';
+		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
+		cache_dir_note(c->cache, path, type);
+	}
+	store_info_release(&info);
+	return r;
+}
+
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
 	struct fs_ctx *c = fs_ctx_get();
@@ -1051,7 +1150,7 @@ static int fs_statfs(const char *path, struct statvfs *sv)
 	sv->f_files = (fsfilcnt_t)1 << 32;
 	sv->f_ffree = sv->f_files;
 	sv->f_favail = sv->f_files;
-	sv->f_namemax = 255;
+	sv->f_namemax = FS_NAME_MAX;
 	return 0;
 }
 
@@ -1147,6 +1246,7 @@ static const struct fuse_operations ops = {
 	.chown = fs_chown,
 	.utimens = fs_utimens,
 	.symlink = fs_symlink,
+	.mknod = fs_mknod,
 	.readlink = fs_readlink,
 	.statfs = fs_statfs,
 	.getxattr = fs_getxattr,

@@ -57,8 +57,12 @@ int fs_check_bucket(struct fs_ctx *c) MUST_CHECK;
 
 /*
  * The storage key of filesystem @path ("/a/b") into @out (@size bytes):
- * prefix + "a/b", plus a trailing '/' when @dir. 0 or -ENAMETOOLONG.
+ * prefix + "a/b", plus a trailing '/' when @dir. 0 or -ENAMETOOLONG: a
+ * name longer than FS_NAME_MAX bytes, or a key longer than S3's 1,024
+ * bytes, fails here, before any request.
  */
+#define FS_NAME_MAX 255 /* longest name, as statfs() reports */
+
 int fs_path_to_key(const struct fs_ctx *c, const char *path, int dir, char *out,
 		   size_t size) MUST_CHECK;
 

@@ -225,7 +225,7 @@ static int parse(struct fuse_args *args, struct mount *m)
 		return EXIT_USAGE;
 	}
 	buf_release(&problems);
-	if (add_fsname(args, argc0, argv0) != 0) {
+	if (add_fsname(args, argc0, argv0) != 0 || opt_add_fuse_args(&m->cfg, args) != 0) {
 		fail("out of memory");
 		return EXIT_USAGE;
 	}
@@ -363,6 +363,11 @@ static int run(struct fuse_args *args, struct mount *m)
 	r = check_bucket(m);
 	if (r)
 		return r;
+	if (opt_is_unchecked_shared(&m->cfg))
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN,
+			"allow_other without permission checks (no_default_permissions): every "
+			"local user can read, change and delete every file of '%s'",
+			m->fo.mountpoint);
 	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0)
 		return EXIT_MOUNT;
 	se = fuse_get_session(m->fuse);

@@ -141,6 +141,8 @@ void meta_to_stat(const struct meta_cfg *mc, const char *key, const struct store
 	memset(st, 0, sizeof(*st));
 	if (has_mode)
 		mode = (mode_t)v;
+	if ((mode & S_IFMT) && !meta_is_known_type(mode))
+		mode &= 07777; /* hostile or broken: a plain file */
 	if (is_dir_key(key))
 		mode = (mode & 07777) | S_IFDIR;
 	else if (!(mode & S_IFMT))
@@ -156,6 +158,9 @@ void meta_to_stat(const struct meta_cfg *mc, const char *key, const struct store
 	if (!mc->force_gid && parse_u64(store_meta_get(m, META_GID), UINT32_MAX - 1, &v))
 		st->st_gid = (gid_t)v;
 
+	if ((S_ISCHR(mode) || S_ISBLK(mode)) &&
+	    parse_u64(store_meta_get(m, META_RDEV), UINT64_MAX, &v))
+		st->st_rdev = (dev_t)v;
 	get_time(m, META_MTIME, &lm, &mt);
 	st->st_mtim = mt;
 	get_time(m, META_CTIME, &mt, &st->st_ctim);
@@ -196,6 +201,30 @@ int meta_set_mode(struct store_meta *m, mode_t mode)
 	/* Decimal, type bits included: s3fs's format. */
 	snprintf(v, sizeof(v), "%u", (unsigned)mode);
 	return store_meta_set(m, META_MODE, v);
+}
+
+bool meta_is_known_type(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFIFO:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFSOCK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int meta_set_rdev(struct store_meta *m, dev_t rdev)
+{
+	char v[24];
+
+	snprintf(v, sizeof(v), "%" PRIu64, (uint64_t)rdev);
+	return store_meta_set(m, META_RDEV, v);
 }
 
 int meta_set_owner(struct store_meta *m, uid_t uid, gid_t gid)

@@ -24,6 +24,11 @@
 #define META_CTIME "ctime"
 #define META_ATIME "atime"
 #define META_XATTR "xattr"
+/*
+ * Device number of a character or block device (decimal, as Linux's
+ * dev_t). s3fs-fuse stores none, so its devices read as device 0.
+ */
+#define META_RDEV "rdev"
 /* Content type s3fs gives directory objects. */
 #define META_DIR_CONTENT_TYPE "application/x-directory"
 
@@ -40,7 +45,9 @@ struct meta_cfg {
 /*
  * The stat of object @key from HEAD @info (both borrowed). A key ending in
  * '/', a mode of type S_IFDIR or the content type application/x-directory
- * make a directory; no mode: a 0644 regular file (0755 directory). mtime
+ * make a directory; no mode (or one of no known type): a 0644 regular file
+ * (0755 directory). FIFOs, devices (st_rdev from META_RDEV) and sockets
+ * keep their type, as s3fs-fuse stores them: an empty object. mtime
  * comes from the metadata, else LastModified. st_nlink, st_blocks and
  * st_blksize are filled.
  */
@@ -67,6 +74,15 @@ int meta_init(struct store_meta *m, mode_t mode, uid_t uid, gid_t gid,
 
 /* Set the mode (type bits included) in @m. 0 or -errno. */
 int meta_set_mode(struct store_meta *m, mode_t mode) MUST_CHECK;
+/*
+ * Is @mode of a type meta_to_stat() keeps (regular file, directory,
+ * symbolic link, FIFO, character or block device, socket)?
+ */
+bool meta_is_known_type(mode_t mode);
+
+/* Set the device number of a character or block device. 0 or -errno. */
+int meta_set_rdev(struct store_meta *m, dev_t rdev) MUST_CHECK;
+
 /* Set the owner; (uid_t)-1 / (gid_t)-1 leave that part unchanged. 0 or -errno. */
 int meta_set_owner(struct store_meta *m, uid_t uid, gid_t gid) MUST_CHECK;
 /* Set time @name (META_MTIME, META_CTIME or META_ATIME). 0 or -errno. */

@@ -46,6 +46,8 @@ static const struct fuse_opt opt_table[] = {
 	OPT("ro", ro, 1),
 	OPT("nonempty", nonempty, 1),
 	OPT("allow_other", allow_other, 1),
+	OPT("default_permissions", default_permissions, 1),
+	OPT("no_default_permissions", no_default_permissions, 1),
 	OPT("stat_ttl=%s", raw.stat_ttl, 0),
 	OPT("dir_ttl=%s", raw.dir_ttl, 0),
 	OPT("listing_attrs=%s", raw.listing_attrs, 0),
@@ -62,6 +64,7 @@ static const struct fuse_opt opt_table[] = {
 	/* libfuse and the kernel act on these too. */
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
 	FUSE_OPT_KEY("allow_other", FUSE_OPT_KEY_KEEP),
+	FUSE_OPT_KEY("default_permissions", FUSE_OPT_KEY_KEEP),
 	/* fstab noise: meaningful to mount(8), not to us. */
 	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
@@ -469,6 +472,8 @@ int opt_validate(struct mount_cfg *cfg, struct buf *problems)
 {
 	struct vctx v = { .problems = problems };
 
+	if (cfg->default_permissions && cfg->no_default_permissions)
+		problem(&v, "default_permissions and no_default_permissions contradict each other");
 	check_strings(&v, cfg);
 	check_enums(&v, cfg);
 	check_numbers(&v, cfg);
@@ -476,6 +481,18 @@ int opt_validate(struct mount_cfg *cfg, struct buf *problems)
 	if (v.err)
 		return v.err;
 	return v.n ? -EINVAL : 0;
+}
+
+int opt_add_fuse_args(const struct mount_cfg *cfg, struct fuse_args *args)
+{
+	if (!cfg->allow_other || cfg->no_default_permissions || cfg->default_permissions)
+		return 0;
+	return fuse_opt_add_arg(args, "-odefault_permissions") == 0 ? 0 : -ENOMEM;
+}
+
+bool opt_is_unchecked_shared(const struct mount_cfg *cfg)
+{
+	return cfg->allow_other && cfg->no_default_permissions;
 }
 
 /* The --help text. Every option of the table appears here, by topic. */
@@ -522,7 +539,12 @@ static const char help_text[] =
 	"    -o umask=OOO           permission bits to clear on every file (octal)\n"
 	"    -o ro                  mount read-only\n"
 	"    -o nonempty            mount over a directory that is not empty\n"
-	"    -o allow_other         let other users access the mount\n"
+	"    -o allow_other         let other users access the mount; implies\n"
+	"                           default_permissions\n"
+	"    -o default_permissions  the kernel checks permissions against the\n"
+	"                           stored mode, owner and group\n"
+	"    -o no_default_permissions  with allow_other: no permission checks at\n"
+	"                           all, every user may read and delete every file\n"
 	"\n"
 	"caching:\n"
 	"    -o stat_ttl=SECONDS    keep file attributes this long; 0: no stat\n"
@@ -550,7 +572,7 @@ static const char help_text[] =
 	"    -o log_file=PATH       log to this file instead of syslog (or stderr);\n"
 	"                           SIGHUP reopens it, SIGUSR1 logs statistics\n"
 	"\n"
-	"Options of libfuse (for example default_permissions, auto_unmount) are\n"
+	"Options of libfuse (for example auto_unmount) are\n"
 	"passed on; see obsmount(1) and mount.fuse3(8). The fstab words auto,\n"
 	"noauto, user, nouser, users, nofail, _netdev, defaults, x-systemd.* and\n"
 	"comment= are accepted and ignored.\n";

@@ -60,7 +60,9 @@ struct mount_cfg {
 	/* Flags, also handed on to libfuse. */
 	int ro;
 	int allow_other;
-	int nonempty; /* mount over a non-empty directory */
+	int default_permissions;    /* given: the kernel checks permissions */
+	int no_default_permissions; /* allow_other without permission checks, on purpose */
+	int nonempty;		    /* mount over a non-empty directory */
 
 	/* Typed values, set by opt_validate(). */
 	unsigned sigv; /* 2 or 4 */
@@ -110,6 +112,17 @@ struct mount_cfg {
  * opt_release() in either case.
  */
 int opt_parse(struct fuse_args *args, struct mount_cfg *cfg) MUST_CHECK;
+
+/*
+ * Add to @args (borrowed) the libfuse options that @cfg implies:
+ * default_permissions with allow_other (so that the kernel checks every
+ * access against the stored mode and owner) unless no_default_permissions
+ * or default_permissions itself was given. 0 or -ENOMEM.
+ */
+int opt_add_fuse_args(const struct mount_cfg *cfg, struct fuse_args *args) MUST_CHECK;
+
+/* allow_other without permission checks: anyone may read and delete anything. */
+bool opt_is_unchecked_shared(const struct mount_cfg *cfg);
 
 /*
  * Check every option and every cross-option rule; fill the typed fields.

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #include "unit.h"
@@ -94,6 +96,29 @@ static void test_s3fs_headers(void **state)
 	meta_to_stat(&plain, "link", &i, &st);
 	assert_true(S_ISLNK(st.st_mode));
 	assert_int_equal(st.st_size, 3);
+
+	/* Special files as s3fs-fuse stores them: the type is in the mode. */
+	static const mode_t types[] = { S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK };
+	for (size_t k = 0; k < ARRAY_SIZE(types); k++) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", (unsigned)(types[k] | 0640));
+		assert_int_equal(store_meta_set(&i.meta, "mode", v), 0);
+		assert_int_equal(meta_set_rdev(&i.meta, makedev(1, 2)), 0);
+		assert_string_equal(store_meta_get(&i.meta, META_RDEV), "258");
+		meta_to_stat(&plain, "node", &i, &st);
+		assert_int_equal(st.st_mode, types[k] | 0640);
+		/* Only devices have a device number. */
+		assert_int_equal(st.st_rdev, types[k] == S_IFCHR || types[k] == S_IFBLK
+						     ? makedev(1, 2) : 0);
+	}
+	/* Without the header (s3fs-fuse): device 0. */
+	meta_remove(&i.meta, META_RDEV);
+	meta_to_stat(&plain, "node", &i, &st);
+	assert_int_equal(st.st_rdev, 0);
+	/* A type that does not exist makes a plain file. */
+	assert_int_equal(store_meta_set(&i.meta, "mode", "61860"), 0); /* 0170644 */
+	meta_to_stat(&plain, "node", &i, &st);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
 
 	/* Garbage is ignored, not trusted. */
 	assert_int_equal(store_meta_set(&i.meta, "mode", "12abc"), 0);

@@ -175,6 +175,42 @@ static void test_every_option(void **state)
 	done(&p);
 }
 
+/* allow_other implies default_permissions unless the admin opts out. */
+static void test_default_permissions(void **state)
+{
+	static const struct {
+		const char *opts;
+		bool added, unchecked;
+	} cases[] = {
+		{ "allow_other", true, false },
+		{ "allow_other,no_default_permissions", false, true },
+		{ "allow_other,default_permissions", false, false },
+		{ "ro", false, false },
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct parsed p;
+		const char *argv[] = { "bkt", "/mnt/x", "-o", cases[i].opts, NULL };
+		run(&p, argv);
+		assert_int_equal(p.validate_rc, 0);
+		bool given = args_have(&p, "default_permissions");
+		assert_int_equal(opt_add_fuse_args(&p.cfg, &p.args), 0);
+		/* given and kept for libfuse, or added, or neither */
+		assert_int_equal(args_have(&p, "default_permissions"), cases[i].added || given);
+		assert_int_equal(given, strstr(cases[i].opts, ",default_permissions") != NULL);
+		assert_false(args_have(&p, "no_default_permissions"));
+		assert_int_equal(opt_is_unchecked_shared(&p.cfg), cases[i].unchecked);
+		done(&p);
+	}
+	struct parsed p;
+	const char *argv[] = { "bkt", "/mnt/x", "-o",
+			       "allow_other,default_permissions,no_default_permissions", NULL };
+	run(&p, argv);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "contradict"));
+	done(&p);
+}
+
 static void test_prefix_forms(void **state)
 {
 	(void)state;
@@ -451,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_missing_positionals),
 		cmocka_unit_test(test_virtual_needs_dns_name),
 		cmocka_unit_test(test_encryption_rules),
+		cmocka_unit_test(test_default_permissions),
 		cmocka_unit_test(test_fstab_noise),
 		cmocka_unit_test(test_fstab_each_word),
 		cmocka_unit_test(test_log_file),
