@@ -838,6 +838,11 @@ int main(int argc, char *argv[])
 	int n_rest = 0, rc = EXIT_SETUP, r;
 
 	memset(&rk, 0, sizeof(rk));
+	/* before any key is read: no core file holds the old or new keys */
+	r = crypto_forbid_core_dumps();
+	if (r)
+		say("warning: cannot make the process non-dumpable: %s; a core dump may hold keys",
+		    strerror(-r));
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)
 		return EXIT_SETUP;
