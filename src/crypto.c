@@ -6,8 +6,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -209,14 +213,56 @@ int crypto_random(void *out, size_t len)
 	return RAND_bytes(out, (int)len) == 1 ? 0 : -EIO;
 }
 
+/*
+ * The pages of one secret: this header, then the struct secret at
+ * SECRET_OFF. Every live secret is on one list so that a forked child can
+ * lock them all again (mlock is not inherited across fork).
+ */
+struct secret_map {
+	struct secret_map *prev, *next;
+	size_t map_len;
+	bool locked;
+};
+
+#define SECRET_OFF ((sizeof(struct secret_map) + 15) & ~(size_t)15)
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct secret_map *secrets; /* guarded by secrets_lock */
+
+static struct secret_map *map_of(const struct secret *s)
+{
+	return (struct secret_map *)(void *)((char *)(uintptr_t)s - SECRET_OFF);
+}
+
 struct secret *secret_new(const void *p, size_t len)
 {
-	struct secret *s = malloc(sizeof(*s) + len + 1);
-	if (!s)
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t need, map_len;
+
+	if (pg <= 0 || __builtin_add_overflow(SECRET_OFF + sizeof(struct secret) + 1, len, &need) ||
+	    __builtin_add_overflow(need, (size_t)pg - 1, &map_len))
 		return NULL;
+	map_len -= map_len % (size_t)pg;
+	void *m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* Best effort: kernels before 3.4 lack MADV_DONTDUMP, and the
+	 * process is non-dumpable anyway (crypto_forbid_core_dumps). */
+	(void)madvise(m, map_len, MADV_DONTDUMP);
+	struct secret_map *h = m;
+	h->map_len = map_len;
+	h->locked = mlock(m, map_len) == 0;
+	struct secret *s = (struct secret *)(void *)((char *)m + SECRET_OFF);
 	s->len = len;
 	memcpy(s->data, p, len);
 	s->data[len] = '\0';
+	pthread_mutex_lock(&secrets_lock);
+	h->prev = NULL;
+	h->next = secrets;
+	if (secrets)
+		secrets->prev = h;
+	secrets = h;
+	pthread_mutex_unlock(&secrets_lock);
 	return s;
 }
 
@@ -224,6 +270,48 @@ void secret_free(struct secret *s)
 {
 	if (!s)
 		return;
+	struct secret_map *h = map_of(s);
 	OPENSSL_cleanse(s->data, s->len);
-	free(s);
+	pthread_mutex_lock(&secrets_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		secrets = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&secrets_lock);
+	/* munmap drops the lock; the pages go back to the kernel zeroed anyway */
+	munmap(h, h->map_len);
+}
+
+bool secret_is_locked(const struct secret *s)
+{
+	pthread_mutex_lock(&secrets_lock);
+	bool locked = map_of(s)->locked;
+	pthread_mutex_unlock(&secrets_lock);
+	return locked;
+}
+
+int secret_lock_all(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&secrets_lock);
+	for (struct secret_map *h = secrets; h; h = h->next) {
+		h->locked = mlock(h, h->map_len) == 0;
+		if (!h->locked && !rc)
+			rc = -errno;
+	}
+	pthread_mutex_unlock(&secrets_lock);
+	return rc;
+}
+
+int crypto_forbid_core_dumps(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) != 0)
+		return -errno;
+	int d = prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L);
+	if (d < 0)
+		return -errno;
+	return d == 0 ? 0 : -EPERM;
 }

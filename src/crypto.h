@@ -71,7 +71,10 @@ int crypto_random(void *out, size_t len) MUST_CHECK;
 
 /*
  * A secret string (secret key, session token, SSE-C key material). The
- * bytes are wiped on free. Never print ->data.
+ * bytes are wiped on free. Never print ->data. Each secret lives in pages
+ * of its own, excluded from core dumps (MADV_DONTDUMP) and locked in
+ * memory (mlock) when the RLIMIT_MEMLOCK allows, so that neither a core
+ * file nor swap holds it.
  */
 struct secret {
 	size_t len;
@@ -82,5 +85,31 @@ struct secret {
 struct secret *secret_new(const void *p, size_t len);
 /* Wipe and free. NULL-safe. */
 void secret_free(struct secret *s);
+
+/*
+ * Is @s (borrowed) locked in memory, as far as this process knows? A
+ * child of fork() inherits the pages but not the lock: see
+ * secret_lock_all(). Takes the secrets' lock.
+ */
+bool secret_is_locked(const struct secret *s);
+
+/*
+ * Lock the pages of every live secret again; call it in the process that
+ * goes on after a fork() (daemonizing), which does not inherit memory
+ * locks. Returns 0, or the first mlock() failure (-ENOMEM or -EPERM: the
+ * RLIMIT_MEMLOCK is too small) after trying every secret. Takes the
+ * secrets' lock.
+ */
+int secret_lock_all(void) MUST_CHECK;
+
+/*
+ * Make the process non-dumpable (prctl PR_SET_DUMPABLE 0): no core file,
+ * and no ptrace or /proc/PID/mem access by other processes of the same
+ * user. The flag survives fork() but is reset by execve() of a set-uid
+ * program and by a change of credentials, so a process that forks or
+ * changes ids calls it again. Returns 0 when reading it back says "not
+ * dumpable", else a negative errno.
+ */
+int crypto_forbid_core_dumps(void) MUST_CHECK;
 
 #endif

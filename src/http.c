@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "http_i.h"
 #include "log.h"
 
 /* Transfer buffer sizes: large reads/writes cut syscalls and CPU per GiB. */
@@ -406,15 +407,34 @@ static int slist_add(struct curl_slist **list, const char *name, const char *val
 	if (rc)
 		return rc;
 	struct curl_slist *n = curl_slist_append(*list, buf_str(&line));
-	buf_release(&line);
+	/* the line may carry a customer key: wiped like every copy of ours */
+	buf_release_wipe(&line);
 	if (!n)
 		return -ENOMEM;
 	*list = n;
 	return 0;
 }
 
-static int build_headers(const struct http_pool *p, const struct http_request *req,
-			 struct curl_slist **out)
+void http_slist_wipe(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next) {
+		if (!l->data)
+			continue;
+		/* volatile stores so the compiler cannot drop the wipe */
+		volatile char *p = l->data;
+		for (size_t i = 0; p[i]; i++)
+			p[i] = 0;
+	}
+}
+
+void http_slist_free_wipe(struct curl_slist *list)
+{
+	http_slist_wipe(list);
+	curl_slist_free_all(list);
+}
+
+int http_build_headers(const struct http_pool *p, const struct http_request *req,
+		       struct curl_slist **out)
 {
 	int rc = 0;
 	for (size_t i = 0; i < req->n_headers && !rc; i++) {
@@ -620,7 +640,7 @@ static int check_length(const struct http_request *req, const struct http_respon
 static int setup(CURL *h, const struct http_pool *p, const struct http_request *req, struct xfer *x,
 		 char *errbuf, struct curl_slist **hdrs)
 {
-	int rc = build_headers(p, req, hdrs);
+	int rc = http_build_headers(p, req, hdrs);
 	if (rc)
 		return rc;
 	CURLcode c = set_transport(h, p);
@@ -683,7 +703,9 @@ int http_exec(struct http_pool *p, const struct http_request *req, struct http_r
 			 resp->body_got);
 	}
 out:
-	curl_slist_free_all(hdrs);
+	/* Its strings carry the customer key headers; curl's own copy of the
+	 * request (its send buffer) is freed by curl without a wipe. */
+	http_slist_free_wipe(hdrs);
 	/* Not reused after a failure: start the next request from a clean handle. */
 	if (rc)
 		curl_easy_cleanup(h);

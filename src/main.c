@@ -30,6 +30,7 @@
 
 #include "check.h"
 #include "cred.h"
+#include "crypto.h"
 #include "fs_ops.h"
 #include "http.h"
 #include "log.h"
@@ -351,6 +352,31 @@ static void log_stats(void *arg)
 		   f.bytes_read, f.bytes_written, s.requests, s.retries, s.errors);
 }
 
+/*
+ * In the process that serves the mount, after daemonizing: memory locks
+ * are not inherited across fork(), so the keys are locked again, and the
+ * non-dumpable flag is set again and read back.
+ */
+static void protect_secrets(void)
+{
+	int d = crypto_forbid_core_dumps();
+	int l = secret_lock_all();
+
+	if (d)
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN,
+			"cannot make the process non-dumpable: %s; a core dump may hold keys",
+			strerror(-d));
+	if (l)
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN,
+			"cannot lock keys in memory: %s; they may reach swap (raise the "
+			"RLIMIT_MEMLOCK, ulimit -l)",
+			strerror(-l));
+	if (!d && !l)
+		log_msg(LOG_LVL_INFO, LOG_CAT_MAIN,
+			"process not dumpable; keys locked in memory and excluded from core "
+			"dumps");
+}
+
 static int run(struct fuse_args *args, struct mount *m)
 {
 	struct sig_actions sa = { .on_hup = reopen_log, .on_usr1 = log_stats, .arg = m };
@@ -383,6 +409,7 @@ static int run(struct fuse_args *args, struct mount *m)
 		fuse_unmount(m->fuse);
 		return EXIT_MOUNT;
 	}
+	protect_secrets();
 	/* After libfuse's handlers: ours replace its SIGHUP, which would unmount. */
 	r = sig_start(&sa);
 	if (r)
@@ -418,6 +445,17 @@ int main(int argc, char *argv[])
 			return 0;
 		}
 	}
+	/*
+	 * Before any key or credential is read: no core file, no ptrace by
+	 * the user's other processes. fork() (daemonizing) keeps the flag;
+	 * run() checks it again in the process that stays.
+	 */
+	int nodump = crypto_forbid_core_dumps();
+	if (nodump)
+		fprintf(stderr,
+			"obsmount: warning: cannot make the process non-dumpable: %s; a core "
+			"dump may hold keys\n",
+			strerror(-nodump));
 	if (check_take_flag(&argc, argv)) {
 		if (http_global_init() != 0) {
 			fail("cannot initialise libcurl");

@@ -468,8 +468,8 @@ static int source_choice(const struct rekey *rk, const struct store_enc *enc,
 }
 
 /*
- * HEAD @key to learn its encryption. The server answers 400 or 403 to a
- * HEAD of an SSE-C object without its key, so try the current key first
+ * HEAD @key to learn its encryption. The server refuses a HEAD of an
+ * SSE-C object without its key (s3_err_is_wrong_sse_key()), so try the current key first
  * (what a finished run left), then the older keys and those of
  * --old-keys, then no key. Fills @info (caller releases) and @src, the
  * key to read it with (borrows from a ring). -ENOKEY when no key opens
@@ -494,7 +494,7 @@ static int probe(struct rekey *rk, const char *key, struct store_info *info, str
 			r = s3_head_object(rk->s3, key, &ch, &unknown, info, st);
 			if (r == 0)
 				goto found;
-			if (st->http_status != 400 && st->http_status != 403)
+			if (!s3_err_is_wrong_sse_key(st))
 				return r;
 			r = -ENOKEY;
 		}
@@ -838,6 +838,11 @@ int main(int argc, char *argv[])
 	int n_rest = 0, rc = EXIT_SETUP, r;
 
 	memset(&rk, 0, sizeof(rk));
+	/* before any key is read: no core file holds the old or new keys */
+	r = crypto_forbid_core_dumps();
+	if (r)
+		say("warning: cannot make the process non-dumpable: %s; a core dump may hold keys",
+		    strerror(-r));
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)
 		return EXIT_SETUP;

@@ -269,3 +269,18 @@ const char *s3_err_describe(const struct s3_status *st)
 {
 	return lookup(st->http_status, st->code)->desc;
 }
+
+bool s3_err_is_wrong_sse_key(const struct s3_status *st)
+{
+	if (!st || (st->http_status != 400 && st->http_status != 403))
+		return false;
+	switch ((enum s3_code)st->s3_code) {
+	case S3_ERR_NONE: /* HEAD: no body, the status is all there is */
+	case S3_ERR_ACCESS_DENIED:
+	case S3_ERR_INVALID_REQUEST:
+	case S3_ERR_INVALID_ARGUMENT:
+		return true;
+	default:
+		return false;
+	}
+}

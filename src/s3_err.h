@@ -118,4 +118,17 @@ int s3_status_set(struct s3_status *st, long http, const char *body, size_t len)
  */
 const char *s3_err_describe(const struct s3_status *st);
 
+/*
+ * Is @st a server's way of saying "not with this SSE-C key" (or "not with
+ * any key": SSE-C headers for an object that is not SSE-C)? Servers
+ * differ: Ceph RGW answers 400, AWS S3 403 AccessDenied for a wrong key
+ * and 400 InvalidRequest/InvalidArgument for a missing key or SSE-C
+ * headers on an unencrypted object, MinIO 403 AccessDenied or 400
+ * InvalidRequest. A HEAD reply has no body, so there the status alone
+ * decides. A code that names another cause (signature, credentials,
+ * clock, quota, KMS) is not a key answer. The one rule for every caller
+ * that tries the keys of a ring in turn. Pure, thread-safe; borrowed @st.
+ */
+bool s3_err_is_wrong_sse_key(const struct s3_status *st);
+
 #endif

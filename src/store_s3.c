@@ -72,10 +72,14 @@ static int source(struct store *s, const struct store_enc *enc, struct sse_choic
  * HEAD is how a source's encryption is learnt, so it cannot be known
  * yet: the guard is told the mount's own idea (SSE-C under an SSE-C mount,
  * whose key is presented, otherwise the mode the source choice reports).
- * Under SSE-C the server answers 400 to a HEAD with a key other than the
- * object's, and does not say which key it wants: the keys of the ring are
- * tried in order (current first), and the object's key MD5 comes back
- * with the one that fits. The last failure is the one reported.
+ * A server does not say which SSE-C key an object wants, and refuses a
+ * HEAD with another key, or with SSE-C headers for an object that is not
+ * SSE-C (AWS, MinIO; Ceph RGW ignores them): the keys of the ring are
+ * tried in order (current first), then no key at all, for a plain or
+ * SSE-KMS object. The object's key MD5 comes back with the key that fits.
+ * What counts as "not this key" is s3_err_is_wrong_sse_key()'s, the rule
+ * obsmount-rekey uses too. The last failure is the one reported; a key
+ * refusal from every try is -EACCES (an SSE-C object without our key).
  */
 static int op_head(struct store *s, const char *key, struct store_info *out)
 {
@@ -84,35 +88,40 @@ static int op_head(struct store *s, const char *key, struct store_info *out)
 	const struct sse_choice *src = NULL;
 	struct s3_status st;
 	size_t n = cfg && sse_cfg_mode(cfg) == STORE_SSE_C ? sse_cfg_key_count(cfg) : 0;
-	size_t tries = n ? n : 1;
 	int rc = 0;
 
-	for (size_t i = 0; i < tries; i++) {
+	s3_status_init(&st);
+	for (size_t i = 0; i <= n; i++) {
 		/* key i, told to the guard as "unknown": it may be a plain object */
 		struct store_enc as = { .mode = STORE_SSE_C };
 		const struct store_enc *known = NULL;
 
-		if (n) {
-			snprintf(as.key_md5, sizeof(as.key_md5), "%s", sse_cfg_key(cfg, i)->md5_b64);
+		if (i < n) {
+			snprintf(as.key_md5, sizeof(as.key_md5), "%s",
+				 sse_cfg_key(cfg, i)->md5_b64);
 			rc = sse_source_choice(cfg, &as, &ch);
 			src = &ch;
 			as.mode = STORE_SSE_UNKNOWN;
 			known = &as;
+		} else if (n) {
+			/* the keyless try after the ring: a plain or SSE-KMS object */
+			rc = 0;
+			src = NULL;
+			known = &unknown_enc;
 		} else {
 			rc = source(s, NULL, &ch, &src);
 		}
 		if (rc)
 			return rc;
-		if (i + 1 < tries)
+		if (i < n)
 			rc = s3_head_object_probe(ctx_of(s), key, src, known, out, &st);
 		else
 			rc = s3_head_object(ctx_of(s), key, src, known, out, &st);
-		/* only a 400 says "not this key"; anything else is the answer */
-		if (rc == 0 || st.http_status != 400)
+		if (rc == 0 || !s3_err_is_wrong_sse_key(&st))
 			break;
 	}
-	/* A HEAD has no body: its 400 is an SSE-C object without (our) key. */
-	if (rc && st.http_status == 400)
+	/* A HEAD has no body: its 400 or 403 is an SSE-C object without (our) key. */
+	if (rc && s3_err_is_wrong_sse_key(&st))
 		rc = -EACCES;
 	return rc;
 }

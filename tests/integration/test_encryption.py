@@ -470,3 +470,83 @@ def test_require_ssl_server_upgrade(rgw, keys):
         finally:
             e.stop()
         time.sleep(0.1)
+
+
+# ---- key hygiene: keys stay out of core dumps and swap -------------------------
+
+def daemon_pid(mp):
+    """The obsmount process serving mount point @mp (found by its argv)."""
+    me = os.path.realpath(obsmount_bin())
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            argv = open("/proc/%s/cmdline" % d, "rb").read().split(b"\0")
+            exe = os.path.realpath("/proc/%s/exe" % d)
+        except OSError:
+            continue
+        if exe == me and mp.encode() in argv:
+            return int(d)
+    return None
+
+
+def secret_mappings(pid):
+    """VmFlags of each mapping of @pid: a list of sets."""
+    out = []
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            if line.startswith("VmFlags:"):
+                out.append(set(line.split()[1:]))
+    return out
+
+
+@pytest.mark.parametrize("foreground", [True, False], ids=["fg", "daemon"])
+def test_keys_out_of_core_dumps(rgw, keys, foreground):
+    """The process serving the mount (after daemonizing too) is not dumpable
+    and holds each secret in locked pages excluded from core dumps."""
+    work = tempfile.mkdtemp(prefix="obsmount-enc-nodump-")
+    s3 = s3c.client_from_env(https=True)
+    bucket = new_bucket_name("nodump")
+    s3.create_bucket(bucket)
+    kf = os.path.join(work, "keys")
+    write_keyfile(kf, [keys["new"], keys["old"]])
+    log = os.path.join(work, "obsmount.log")
+    m = Mount(rgw, bucket, work, True, ["sse=c:" + kf, "log_file=" + log, "log_level=info"],
+              [])
+    if not foreground:
+        m.argv.remove("-f")
+    pid = None
+    try:
+        if foreground:
+            m.start()
+            pid = m.proc.pid
+        else:
+            subprocess.run(m.argv, check=True, timeout=60)
+            assert os.path.ismount(m.dir)
+            pid = daemon_pid(m.dir)
+        assert pid, "no obsmount process for %s" % m.dir
+        with open(m.path("ssec-f"), "wb") as f:
+            f.write(b"data")
+        # the daemon read the flag back after the fork, and says so
+        text = open(log).read()
+        assert "process not dumpable; keys locked in memory" in text, text
+        assert "warning" not in text.lower(), text
+        # the pages of the secrets, as the kernel sees them: two keys of the
+        # ring (raw and header form) and the secret access key at least
+        both = [f for f in secret_mappings(pid) if {"dd", "lo"} <= f]
+        assert len(both) >= 5, secret_mappings(pid)
+        # locked memory is what the secrets take, nothing like the whole heap
+        with open("/proc/%d/status" % pid) as f:
+            locked_kb = int(re.search(r"VmLck:\s+(\d+) kB", f.read()).group(1))
+        assert 0 < locked_kb <= 1024, locked_kb
+    finally:
+        if foreground:
+            m.stop()
+        else:
+            subprocess.run(["fusermount3", "-u", m.dir], check=False)
+            for _ in range(200):
+                if not pid or not os.path.exists("/proc/%d" % pid):
+                    break
+                time.sleep(0.05)
+        s3.delete_bucket_recursive(bucket)
+        shutil.rmtree(work, ignore_errors=True)

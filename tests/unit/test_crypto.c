@@ -3,7 +3,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "unit.h"
 #include "crypto.h"
@@ -17,7 +23,8 @@ static void test_sha256_md5(void **state)
 	char hex[65];
 	crypto_sha256("", 0, d);
 	crypto_hex(d, 32, hex);
-	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	crypto_md5("abc", 3, d);
 	crypto_hex(d, 16, hex);
 	assert_string_equal(hex, "900150983cd24fb0d6963f7d28e17f72");
@@ -41,7 +48,8 @@ static void test_hmac(void **state)
 	const char *data = "what do ya want for nothing?";
 	crypto_hmac_sha256("Jefe", 4, data, strlen(data), d);
 	crypto_hex(d, 32, hex);
-	assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	assert_string_equal(hex,
+			    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	/* RFC 2202 test case 2 */
 	crypto_hmac_sha1("Jefe", 4, data, strlen(data), d);
 	crypto_hex(d, 20, hex);
@@ -52,8 +60,8 @@ static void test_base64(void **state)
 {
 	(void)state;
 	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					   "Zm9vYmFy" };
+	static const char *const enc[] = { "",	       "Zg==",	   "Zm8=",    "Zm9v",
+					   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		char out[16];
 		uint8_t back[16];
@@ -96,6 +104,116 @@ static void test_secret(void **state)
 	secret_free(NULL);
 }
 
+/* Does the kernel's VmFlags line for the mapping holding @addr have @flag? */
+static bool vm_flag(const void *addr, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false, found = false;
+	uintptr_t a = (uintptr_t)addr;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = a >= lo && a < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			char want[8];
+			snprintf(want, sizeof(want), " %s", flag);
+			for (char *p = strstr(line, want); p; p = strstr(p + 1, want))
+				if (p[strlen(want)] == ' ' || p[strlen(want)] == '\n')
+					found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Can this process lock a page (root, or a RLIMIT_MEMLOCK of some pages)? */
+static bool can_lock(void)
+{
+	struct rlimit rl;
+	return geteuid() == 0 ||
+	       (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur >= 16 * 4096UL);
+}
+
+static void test_secret_pages(void **state)
+{
+	(void)state;
+	struct secret *s = secret_new("hunter2", 7);
+	struct secret *t = secret_new("sesame", 6);
+
+	assert_non_null(s);
+	assert_non_null(t);
+	/* out of core dumps, whatever the limits */
+	assert_true(vm_flag(s->data, "dd"));
+	assert_true(vm_flag(t->data, "dd"));
+	if (!can_lock()) {
+		print_message("RLIMIT_MEMLOCK too small: lock not checked\n");
+	} else {
+		assert_true(secret_is_locked(s));
+		assert_true(vm_flag(s->data, "lo"));
+		/* a forked child does not inherit the lock: secret_lock_all() */
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int code = 0;
+			if (vm_flag(s->data, "lo"))
+				code = 1; /* the test's premise is wrong: say so */
+			else if (secret_lock_all() != 0)
+				code = 2;
+			else if (!vm_flag(s->data, "lo") || !vm_flag(t->data, "lo") ||
+				 !vm_flag(s->data, "dd"))
+				code = 3;
+			else if (strcmp(s->data, "hunter2") != 0)
+				code = 4;
+			_exit(code);
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	secret_free(s);
+	/* t still usable after another secret went away */
+	assert_string_equal(t->data, "sesame");
+	secret_free(t);
+	assert_int_equal(secret_lock_all(), 0); /* nothing left to lock */
+}
+
+/* crypto_forbid_core_dumps(), read back by prctl, in a child (keeps us debuggable). */
+static void test_forbid_core_dumps(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) != 1)
+			_exit(1); /* the premise: dumpable before */
+		if (crypto_forbid_core_dumps() != 0)
+			_exit(2);
+		if (prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) != 0)
+			_exit(3);
+		/* and a child of ours (daemonizing) keeps it */
+		pid_t g = fork();
+		if (g == 0)
+			_exit(prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) == 0 ? 0 : 4);
+		int gs = 0;
+		if (g < 0 || waitpid(g, &gs, 0) != g || !WIFEXITED(gs))
+			_exit(5);
+		_exit(WEXITSTATUS(gs));
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_buf_cap(void **state)
 {
 	(void)state;
@@ -130,10 +248,15 @@ static void test_redact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_md5), cmocka_unit_test(test_hmac),
-		cmocka_unit_test(test_base64),     cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_secret),     cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_sha256_md5),
+		cmocka_unit_test(test_hmac),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_redact),
+		cmocka_unit_test(test_secret_pages),
+		cmocka_unit_test(test_forbid_core_dumps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "unit.h"
 #include "http.h"
+#include "http_i.h"
 #include "log.h"
 
 #define MAX_REPLIES 4
@@ -319,6 +320,41 @@ static void test_refused(void **state)
 	http_pool_free(p);
 }
 
+/* The curl header list of a request with a customer key: every string wiped. */
+static void test_header_list_wiped(void **state)
+{
+	(void)state;
+	static const char key[] = "S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2U=";
+	const struct http_header hh[] = {
+		{ "x-amz-server-side-encryption-customer-algorithm", "AES256" },
+		{ "x-amz-server-side-encryption-customer-key", key },
+		{ "x-amz-copy-source-server-side-encryption-customer-key", key },
+	};
+	struct http_request req = {
+		.method = "PUT", .url = "http://127.0.0.1:1/b/k", .headers = hh, .n_headers = 3
+	};
+	struct http_pool *p = pool();
+	struct curl_slist *l = NULL;
+	size_t lens[16], n = 0, with_key = 0;
+
+	assert_int_equal(http_build_headers(p, &req, &l), 0);
+	for (struct curl_slist *e = l; e; e = e->next) {
+		assert_true(n < 16);
+		lens[n++] = strlen(e->data);
+		if (strstr(e->data, key))
+			with_key++;
+	}
+	assert_int_equal(with_key, 2);
+	http_slist_wipe(l);
+	n = 0;
+	for (struct curl_slist *e = l; e; e = e->next, n++)
+		for (size_t i = 0; i < lens[n]; i++)
+			assert_int_equal(e->data[i], 0);
+	http_slist_free_wipe(l);
+	http_slist_free_wipe(NULL);
+	http_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_header_cap),
 		cmocka_unit_test(test_upload_as_sent),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_header_list_wiped),
 	};
 	log_init(true, LOG_LVL_ERR, 0);
 	if (http_global_init())

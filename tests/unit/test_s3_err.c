@@ -273,6 +273,88 @@ static void test_describe(void **state)
 	assert_non_null(strstr(s3_err_describe(&st), "transport"));
 }
 
+/* One server's answer to a read with a wrong, missing or needless SSE-C key. */
+struct key_answer {
+	const char *server;
+	long http;
+	const char *body; /* NULL: HEAD, no body */
+	bool wrong_key;
+};
+
+#define ERR_XML(code, msg)                                                                    \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" code "</Code><Message>" msg \
+	"</Message><RequestId>r</RequestId></Error>"
+
+static const struct key_answer key_answers[] = {
+	/* Ceph RGW: 400 for a wrong or missing key */
+	{ "ceph HEAD wrong key", 400, NULL, true },
+	{ "ceph GET wrong key", 400,
+	  ERR_XML("InvalidArgument", "The calculated MD5 hash of the key did not match the hash "
+				     "that was provided."),
+	  true },
+	{ "ceph GET no key", 400,
+	  ERR_XML("InvalidRequest", "Requests specifying Server Side Encryption with Customer "
+				    "provided keys must provide an appropriate secret key."),
+	  true },
+	/* AWS S3: 403 AccessDenied for a wrong key, 400 for a missing one */
+	{ "aws HEAD wrong key", 403, NULL, true },
+	{ "aws GET wrong key", 403, ERR_XML("AccessDenied", "Access Denied"), true },
+	{ "aws HEAD no key", 400, NULL, true },
+	{ "aws GET no key", 400,
+	  ERR_XML("InvalidRequest", "The object was stored using a form of Server Side "
+				    "Encryption. The correct parameters must be provided to "
+				    "retrieve the object."),
+	  true },
+	/* AWS and MinIO: SSE-C headers for an object that is plain or SSE-KMS */
+	{ "aws HEAD plain object with key", 400, NULL, true },
+	{ "aws GET plain object with key", 400,
+	  ERR_XML("InvalidRequest", "The encryption parameters are not applicable to this "
+				    "object."),
+	  true },
+	/* MinIO: 403 AccessDenied for a wrong key, 400 InvalidRequest otherwise */
+	{ "minio HEAD wrong key", 403, NULL, true },
+	{ "minio GET wrong key", 403, ERR_XML("AccessDenied", "Access Denied."), true },
+	{ "minio GET no key", 400,
+	  ERR_XML("InvalidRequest", "The object was stored using a form of Server Side "
+				    "Encryption. The correct parameters must be provided to "
+				    "retrieve the object."),
+	  true },
+	{ "minio GET plain object with key", 400,
+	  ERR_XML("InvalidRequest", "The encryption parameters are not applicable to this "
+				    "object."),
+	  true },
+	/* not key answers: another key would not help */
+	{ "signature", 403,
+	  ERR_XML("SignatureDoesNotMatch", "The request signature we calculated does not "
+					   "match the signature you provided."),
+	  false },
+	{ "access key", 403, ERR_XML("InvalidAccessKeyId", "no such key id"), false },
+	{ "clock", 403, ERR_XML("RequestTimeTooSkewed", "skewed"), false },
+	{ "quota", 403, ERR_XML("QuotaExceeded", "quota"), false },
+	{ "kms", 400, ERR_XML("KMS.NotFoundException", "no such kms key"), false },
+	{ "expired token", 400, ERR_XML("ExpiredToken", "expired"), false },
+	{ "unknown code", 400, ERR_XML("SomethingNew", "?"), false },
+	{ "not found", 404, NULL, false },
+	{ "transport", 0, NULL, false },
+	{ "server error", 500, NULL, false },
+	{ "success", 200, NULL, false },
+};
+
+static void test_wrong_sse_key(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(key_answers) / sizeof(key_answers[0]); i++) {
+		const struct key_answer *a = &key_answers[i];
+		struct s3_status st;
+
+		print_message("%s\n", a->server);
+		s3_status_init(&st);
+		(void)s3_status_set(&st, a->http, a->body, a->body ? strlen(a->body) : 0);
+		assert_int_equal(s3_err_is_wrong_sse_key(&st), a->wrong_key);
+	}
+	assert_false(s3_err_is_wrong_sse_key(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_status_set_no_body),
 		cmocka_unit_test(test_status_set_200_error),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_wrong_sse_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
