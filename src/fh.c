@@ -1009,7 +1009,7 @@ void fh_stat(struct fh *h, uint64_t *size, bool *dirty)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int fh_set_meta(struct fh *h, const struct store_meta *meta)
+static int set_meta(struct fh *h, const struct store_meta *meta, bool times_only)
 {
 	struct fh_file *f = h->f;
 	struct store_meta m;
@@ -1021,10 +1021,23 @@ int fh_set_meta(struct fh *h, const struct store_meta *meta)
 	struct store_meta old = f->meta;
 	f->meta = m;
 	f->gen++;
-	f->meta_gen++;
+	if (times_only)
+		f->times_gen++;
+	else
+		f->meta_gen++;
 	pthread_mutex_unlock(&f->lock);
 	store_meta_release(&old);
 	return 0;
+}
+
+int fh_set_meta(struct fh *h, const struct store_meta *meta)
+{
+	return set_meta(h, meta, false);
+}
+
+int fh_set_meta_times(struct fh *h, const struct store_meta *meta)
+{
+	return set_meta(h, meta, true);
 }
 
 int fh_get_meta(struct fh *h, struct store_meta *out)

@@ -45,6 +45,14 @@ struct fh_cfg {
 	 */
 	void (*on_stored)(void *arg, const char *key, const struct store_info *info);
 	void *on_stored_arg;
+	/*
+	 * Names of the metadata entries that writes move (mtime, ctime),
+	 * NULL-terminated; NULL: none. A streamed upload starts without them:
+	 * the object's Last-Modified, stamped by the server when the upload
+	 * completes, then gives its times, and the writes that go on while
+	 * it streams need no metadata copy afterwards (see fh_set_meta_times()).
+	 */
+	const char *const *write_times;
 };
 
 struct fh_ctx;
@@ -112,6 +120,13 @@ int fh_release(struct fh *fh);
 void fh_stat(struct fh *fh, uint64_t *size, bool *dirty);
 /* Replace the metadata the next upload uses (chmod/chown/utimens of an open file). */
 int fh_set_meta(struct fh *fh, const struct store_meta *meta) MUST_CHECK;
+/*
+ * Like fh_set_meta(), for a change that only moves the times a write
+ * moves (cfg->write_times): a streamed upload begun without them completes
+ * without a metadata copy, its times coming from the object's own
+ * Last-Modified. 0 or -ENOMEM.
+ */
+int fh_set_meta_times(struct fh *fh, const struct store_meta *meta) MUST_CHECK;
 /* Copy of the current metadata into the empty @out. */
 int fh_get_meta(struct fh *fh, struct store_meta *out) MUST_CHECK;
 /* Mark dirty so the next flush stores the object again (metadata-only change). */

@@ -87,6 +87,11 @@ struct fh_ctx {
 	void **spare;
 	size_t n_spare;
 	size_t bufs_busy; /* ctx->lock: upload buffers handed out */
+	/*
+	 * Atomic: when does the server stamp Last-Modified of a multipart
+	 * object? 0 not known yet, 1 at Complete (RGW), -1 at Initiate (AWS).
+	 */
+	int lm_at_complete;
 };
 
 /* Staging: a sparse temporary file, or memory chunks (fd < 0). */
@@ -137,9 +142,10 @@ struct fh_file {
 	uint64_t base_size;
 	uint64_t size;
 	bool dirty;
-	uint64_t gen;	   /* bumped by every change of content, size or meta */
-	uint64_t meta_gen; /* bumped by every change of meta */
-	int err;	   /* sticky upload error, 0 once a flush succeeds */
+	uint64_t gen;	    /* bumped by every change of content, size or meta */
+	uint64_t meta_gen;  /* bumped by every change of meta but the write times */
+	uint64_t times_gen; /* bumped by fh_set_meta_times() */
+	int err;	    /* sticky upload error, 0 once a flush succeeds */
 	bool flushing;
 	struct fh_stg stg;
 	struct fh_ivl present; /* staged bytes (written or fetched) */

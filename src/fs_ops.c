@@ -466,6 +466,9 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	return r ? r : (int)got;
 }
 
+/* The metadata a write moves: fh leaves it to Last-Modified in a streamed upload. */
+static const char *const write_times[] = { META_MTIME, META_CTIME, NULL };
+
 /* Writes move mtime (and ctime): once a second is enough. */
 static int touch_mtime(struct fs_file *f)
 {
@@ -483,7 +486,7 @@ static int touch_mtime(struct fs_file *f)
 	if (r == 0)
 		r = meta_set_time(&m, META_CTIME, &now);
 	if (r == 0)
-		r = fh_set_meta(f->fh, &m);
+		r = fh_set_meta_times(f->fh, &m);
 	store_meta_release(&m);
 	if (r == 0)
 		__atomic_store_n(&f->mtime_set, now.tv_sec, __ATOMIC_RELAXED);
@@ -1314,6 +1317,7 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->fhcfg.readahead_max = (size_t)32 << 20;
 	c->fhcfg.on_stored = on_stored;
 	c->fhcfg.on_stored_arg = c;
+	c->fhcfg.write_times = write_times;
 	*out = c;
 	return 0;
 }

@@ -207,6 +207,9 @@ struct mpu {
 	char *id;  /* upload id; immutable once begun */
 	size_t psize;
 	uint64_t meta_gen;	  /* f->meta_gen the upload began with */
+	uint64_t times_gen;	  /* f->times_gen the upload began with */
+	bool times_left_out;	  /* begun without cfg->write_times (fh.h) */
+	time_t t_begin;		  /* when it was initiated */
 	int next_number;	  /* next part to submit */
 	uint64_t next_off;	  /* where that part starts */
 	struct store_part *parts; /* [i] is part i + 1 */
@@ -309,15 +312,47 @@ static void mpu_free(struct mpu *m)
 	free(m);
 }
 
+/* Remove the write times (cfg->write_times) from @m. */
+static void strip_times(const struct fh_ctx *ctx, struct store_meta *m)
+{
+	const char *const *names = ctx->cfg->write_times;
+
+	for (size_t i = 0; names && i < m->n;) {
+		bool drop = false;
+		for (const char *const *n = names; *n && !drop; n++)
+			drop = strcmp(m->kv[i].name, *n) == 0;
+		if (!drop) {
+			i++;
+			continue;
+		}
+		free(m->kv[i].name);
+		free(m->kv[i].value);
+		memmove(&m->kv[i], &m->kv[i + 1], (m->n - i - 1) * sizeof(m->kv[0]));
+		m->n--;
+	}
+}
+
 /*
- * Begin an upload of @key; the request runs with f->lock held, which only
- * holds up this file. f->lock held. 0 or -errno.
+ * Can a streamed upload leave the write times to Last-Modified? Not
+ * where the server is known to stamp it at Initiate.
+ */
+static bool can_leave_times(const struct fh_ctx *ctx)
+{
+	return ctx->cfg->write_times &&
+	       __atomic_load_n(&ctx->lm_at_complete, __ATOMIC_RELAXED) >= 0;
+}
+
+/*
+ * Begin an upload of @key with metadata @meta (gen @meta_gen), without
+ * the write times if @leave_times; the request runs with f->lock held,
+ * which only holds up this file. f->lock held. 0 or -errno.
  */
 static int begin_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
-			uint64_t meta_gen, size_t psize, struct mpu **out)
+			uint64_t meta_gen, size_t psize, bool leave_times, struct mpu **out)
 {
 	struct store *st = f->ctx->st;
 	struct mpu *m = calloc(1, sizeof(*m));
+	struct store_meta bm;
 	int err;
 
 	if (!m)
@@ -327,17 +362,34 @@ static int begin_locked(struct fh_file *f, const char *key, const struct store_m
 		mpu_free(m);
 		return -ENOMEM;
 	}
+	err = store_meta_copy(&bm, meta);
+	if (err) {
+		mpu_free(m);
+		return err;
+	}
+	if (leave_times)
+		strip_times(f->ctx, &bm);
 	m->psize = psize;
 	m->meta_gen = meta_gen;
+	m->times_gen = f->times_gen;
+	m->times_left_out = leave_times;
+	m->t_begin = time(NULL);
 	m->next_number = 1;
 	m->floor = f->enc;
-	err = st->ops->mpu_begin(st, key, meta, &m->floor, &m->id);
+	err = st->ops->mpu_begin(st, key, &bm, &m->floor, &m->id);
+	store_meta_release(&bm);
 	if (err) {
 		mpu_free(m);
 		return err;
 	}
 	*out = m;
 	return 0;
+}
+
+/* Was @m begun with other metadata than the snapshot (mg0, tg0)? */
+static bool meta_stale(const struct mpu *m, uint64_t mg0, uint64_t tg0)
+{
+	return m->meta_gen != mg0 || (!m->times_left_out && m->times_gen != tg0);
 }
 
 void mpu_drop_locked(struct fh_file *f)
@@ -404,7 +456,8 @@ void mpu_stream_locked(struct fh_file *f)
 			continue;
 		}
 		if (!m) {
-			int err = begin_locked(f, f->key, &f->meta, f->meta_gen, psize, &m);
+			int err = begin_locked(f, f->key, &f->meta, f->meta_gen, psize,
+					       can_leave_times(f->ctx), &m);
 			if (err) {
 				/* a dead placeholder: no more streaming until the flush */
 				m = calloc(1, sizeof(*m));
@@ -586,64 +639,118 @@ static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, 
 }
 
 /*
- * Store [0, size) as a multipart upload, continuing a streamed one if any.
- * *stale_meta: the upload began with other metadata than @meta (gen mg0).
+ * The object was stored with older metadata (a chmod while a streamed
+ * upload ran): replace it with a self-copy, which RGW and S3 do without
+ * moving the bytes of a plain object, then read back the ETag. The copy
+ * source is the object just written, so it presents @written, the
+ * encryption of that write (not the one of the version it replaced). No
+ * lock held.
  */
-static int multipart_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
-			    uint64_t mg0, uint64_t size, size_t psize, char *etag, bool *stale_meta)
+static int remeta(struct store *st, const char *key, const struct store_meta *meta,
+		  const struct store_enc *written, char *etag)
 {
-	struct store *st = f->ctx->st;
-	struct mpu *m = f->mpu;
-	int err;
-
-	if (!m) {
-		err = begin_locked(f, key, meta, mg0, psize, &m);
-		if (err)
-			return err;
-		f->mpu = m;
-	}
-	err = send_parts_locked(f, m, key, size);
-	if (!err) {
-		size_t n = (size_t)(m->next_number - 1);
-		pthread_mutex_unlock(&f->lock);
-		err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor);
-		if (err == -ENOENT)
-			err = completed_anyway(st, m->key, m->parts, n, size);
-		pthread_mutex_lock(&f->lock);
-		if (!err)
-			mpu_etag(m->parts, n, etag);
-	}
-	if (err) {
-		mpu_drop_locked(f); /* abort: no half object becomes visible */
-		return err;
-	}
-	*stale_meta = m->meta_gen != mg0;
-	f->mpu = NULL;
-	mpu_free(m);
-	return 0;
-}
-
-/*
- * The object was stored with older metadata (fs_ops updates mtime while a
- * streamed upload runs): replace it with a self-copy, which RGW and S3 do
- * without moving the bytes of a plain object, then read back the ETag.
- */
-static int remeta_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
-			 char *etag)
-{
-	struct store *st = f->ctx->st;
-	struct store_enc enc = f->enc;
+	struct store_enc enc = *written;
 	struct store_info info;
 	int err;
 
-	pthread_mutex_unlock(&f->lock);
 	err = st->ops->copy(st, key, key, meta, &enc);
 	etag[0] = '\0';
 	if (!err && st->ops->head && st->ops->head(st, key, &info) == 0) {
 		snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
 		store_info_release(&info);
 	}
+	return err;
+}
+
+/*
+ * @m, begun without the write times, was completed at @t0: does the
+ * object's Last-Modified give its times to the second? Yes when Initiate
+ * and Complete lie within a second, or the server stamps Last-Modified
+ * at Complete, which one HEAD per mount finds out. No lock held.
+ */
+static bool lm_gives_times(struct fh_ctx *ctx, const struct mpu *m, time_t t0)
+{
+	struct store *st = ctx->st;
+	int known = __atomic_load_n(&ctx->lm_at_complete, __ATOMIC_RELAXED);
+	struct store_info info;
+	bool at_complete;
+
+	if (known > 0 || t0 <= m->t_begin + 1)
+		return true;
+	if (known < 0)
+		return false;
+	memset(&info, 0, sizeof(info));
+	if (st->ops->head(st, m->key, &info) != 0)
+		return false; /* cannot tell: the metadata copy makes sure */
+	/* a second of slack for the server's clock and rounding */
+	at_complete = info.last_modified + 1 >= t0;
+	store_info_release(&info);
+	__atomic_store_n(&ctx->lm_at_complete, at_complete ? 1 : -1, __ATOMIC_RELAXED);
+	log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "server stamps Last-Modified at %s",
+		at_complete ? "Complete" : "Initiate");
+	return at_complete;
+}
+
+/* What the flush snapshot was: metadata, its generations, size, part size. */
+struct snap {
+	const struct store_meta *meta;
+	uint64_t mg0, tg0, size;
+	size_t psize;
+};
+
+/*
+ * Store [0, size) as a multipart upload, continuing a streamed one if any.
+ * A streamed upload begun with other metadata than the snapshot's ends with
+ * a metadata copy; one that only left the write times out keeps the times
+ * of its Last-Modified (*times_from_lm). f->lock held.
+ */
+static int multipart_locked(struct fh_file *f, const char *key, const struct snap *sn, char *etag,
+			    bool *times_from_lm)
+{
+	struct store *st = f->ctx->st;
+	struct mpu *m = f->mpu;
+	struct store_enc written;
+	bool stale;
+	int err;
+
+	if (!m) {
+		err = begin_locked(f, key, sn->meta, sn->mg0, sn->psize, false, &m);
+		if (err)
+			return err;
+		f->mpu = m;
+	}
+	err = send_parts_locked(f, m, key, sn->size);
+	if (err) {
+		mpu_drop_locked(f); /* abort: no half object becomes visible */
+		return err;
+	}
+	size_t n = (size_t)(m->next_number - 1);
+	stale = meta_stale(m, sn->mg0, sn->tg0);
+	store_write_enc(st, &m->floor, &written);
+	pthread_mutex_unlock(&f->lock);
+	time_t t0 = time(NULL);
+	err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor);
+	if (err == -ENOENT)
+		err = completed_anyway(st, m->key, m->parts, n, sn->size);
+	bool completed = !err;
+	if (completed) {
+		mpu_etag(m->parts, n, etag);
+		if (!stale && m->times_left_out && !lm_gives_times(f->ctx, m, t0))
+			stale = true;
+		/* past CopyObject's limit the times stay those of Last-Modified */
+		if (stale && sn->size <= COPY_MAX)
+			err = remeta(st, key, sn->meta, &written, etag);
+		else
+			*times_from_lm = m->times_left_out;
+	}
 	pthread_mutex_lock(&f->lock);
+	if (!completed) {
+		mpu_drop_locked(f); /* abort: no half object becomes visible */
+		return err;
+	}
+	/* complete (a failed metadata copy is reported, the data is stored) */
+	f->mpu = NULL;
+	mpu_free(m);
 	return err;
 }
 
@@ -736,20 +843,24 @@ int mpu_flush_locked(struct fh_file *f)
 		return err;
 	}
 	f->flushing = true;
-	uint64_t gen0 = f->gen, mg0 = f->meta_gen, size = f->size;
+	uint64_t gen0 = f->gen, size = f->size;
+	struct snap sn = { .meta = &meta, .mg0 = f->meta_gen, .tg0 = f->times_gen, .size = size };
 	size_t psize = part_size_for(f, size);
 	struct mpu *m = f->mpu;
-	bool stale_meta = false;
+	bool times_from_lm = false;
+	sn.psize = psize;
 	/* a streamed upload is kept only if it still fits what is to be stored */
 	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
-		  m->next_off > size || size < psize || (m->meta_gen != mg0 && size > COPY_MAX)))
+		  m->next_off > size || size < psize ||
+		  (meta_stale(m, sn.mg0, sn.tg0) && size > COPY_MAX)))
 		mpu_drop_locked(f);
 	if (!f->mpu && size < psize)
 		err = put_locked(f, key, &meta, size, etag);
 	else
-		err = multipart_locked(f, key, &meta, mg0, size, psize, etag, &stale_meta);
-	if (!err && stale_meta)
-		err = remeta_locked(f, key, &meta, etag);
+		err = multipart_locked(f, key, &sn, etag, &times_from_lm);
+	/* what the cache learns is what the object says: Last-Modified, now */
+	if (!err && times_from_lm)
+		strip_times(f->ctx, &meta);
 	if (err) {
 		f->err = err;
 		log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "upload of '%s' failed: %s", key,

@@ -525,6 +525,49 @@ def test_listing_attrs_requests(rgw, tmp_path, listing_attrs):
         c.delete_bucket_recursive(bucket)
 
 
+def test_streamed_write_no_second_request(rgw, tmp_path):
+    """A plain sequential write that lasts seconds ends with its streamed
+    upload: no self-copy for the times writes moved meanwhile, no second
+    upload, and mtime right to the second after close."""
+    c = client(rgw)
+    bucket = new_bucket_name("fs")
+    c.create_bucket(bucket)
+    try:
+        m = Mount(rgw, bucket, str(tmp_path), False,
+                  ["part_size=%d" % PART_MIB, "log_level=debug", "dbg=http"], [])
+        m.s3 = c
+        m.start()
+        try:
+            data = os.urandom(MIB) * 30
+            since = os.path.getsize(m.logpath)
+            with open(m.path("slow"), "wb") as f:
+                for i in range(30):
+                    f.write(data[i * MIB:(i + 1) * MIB])
+                    f.flush()
+                    time.sleep(0.1)
+            closed = time.time()
+            puts = requests_in_log(m, since, "PUT")
+            posts = requests_in_log(m, since, "POST")
+            st = os.stat(m.path("slow"))
+        finally:
+            m.stop()
+        # parts only: no CopyObject of the object onto itself, no PUT of it
+        whole = [r for r in puts if "partNumber=" not in r]
+        assert not whole, whole
+        assert len([r for r in posts if "uploads" in r and "uploadId" not in r]) == 1, posts
+        assert obj(m, "slow") == data
+        h = head(m, "slow")
+        lm = calendar_timegm(h.header("last-modified"))
+        assert abs(st.st_mtime - closed) <= 1.5, (st.st_mtime, closed)
+        assert abs(lm - closed) <= 1.5, (lm, closed)
+        # what stat said is what a later stat (from the object) says
+        mt = h.header("x-amz-meta-mtime")
+        assert mt is None or abs(float(mt) - st.st_mtime) < 1, mt
+        assert not m.bad_lines(allow=(r"obsmount debug:",))
+    finally:
+        c.delete_bucket_recursive(bucket)
+
+
 def calendar_timegm(http_date):
     return calendar.timegm(time.strptime(http_date, "%a, %d %b %Y %H:%M:%S GMT"))
 

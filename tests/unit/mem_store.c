@@ -2,7 +2,10 @@
 /*
  * In-memory store for unit tests: a sorted object array and a list of open
  * multipart uploads under one mutex, with counters and fault injection.
- * It imposes no part-size minimum and knows nothing of encryption.
+ * It imposes no part-size minimum. Encryption is modelled as a server
+ * does it: each object keeps the encryption it was written with, and a
+ * read or copy source must present its SSE-C key (and none for an object
+ * without one), else it fails.
  */
 #include "config.h"
 
@@ -25,6 +28,7 @@ struct mobj {
 	char etag[STORE_ETAG_MAX];
 	time_t mtime;
 	struct store_meta meta;
+	struct store_enc enc;
 };
 
 struct mpart {
@@ -39,6 +43,7 @@ struct mupload {
 	char *id;
 	char *key;
 	struct store_meta meta;
+	struct store_enc enc;
 	struct mpart *parts; /* index number - 1 */
 	size_t n_parts;
 };
@@ -56,6 +61,7 @@ struct mem {
 	size_t n_objs, cap_objs;
 	struct mupload *uploads;
 	unsigned long next_id;
+	struct store_enc wenc; /* what writes get (the mount's encryption) */
 	unsigned long calls[MEM_OP_COUNT];
 	unsigned active[MEM_OP_COUNT];
 	unsigned peak[MEM_OP_COUNT];
@@ -150,17 +156,51 @@ static void obj_release(struct mobj *o)
 	store_meta_release(&o->meta);
 }
 
+/* The encryption a write with @floor gets (store.h write_enc). Lock held. */
+static struct store_enc wenc_for(struct mem *m, const struct store_enc *floor)
+{
+	if (m->wenc.mode == STORE_SSE_C || m->wenc.mode == STORE_SSE_KMS ||
+	    m->wenc.mode == STORE_SSE_S3)
+		return m->wenc;
+	if (floor && (floor->mode == STORE_SSE_KMS || floor->mode == STORE_SSE_S3))
+		return *floor;
+	return (struct store_enc){ .mode = STORE_SSE_NONE };
+}
+
+/*
+ * Does presenting @p open an object encrypted as @obj? An SSE-C object
+ * wants its own key; an object without SSE-C wants none (as AWS answers
+ * 400 to a key for a plain object). Unknown or NULL: the client presents
+ * the mount's current key where it has one, which fits a plain object
+ * too. 0 or -EACCES. Lock held.
+ */
+static int key_fits(struct mem *m, const struct store_enc *obj, const struct store_enc *p)
+{
+	bool obj_c = obj->mode == STORE_SSE_C;
+
+	if (!p || p->mode == STORE_SSE_UNKNOWN) {
+		if (!obj_c)
+			return 0;
+		p = &m->wenc;
+	}
+	if ((p->mode == STORE_SSE_C) != obj_c)
+		return -EACCES;
+	return !obj_c || strcmp(p->key_md5, obj->key_md5) == 0 ? 0 : -EACCES;
+}
+
 /*
  * Store an object; takes ownership of @data (also on failure). Lock held.
- * @etag: the ETag to record, or NULL to compute the MD5 one.
+ * @etag: the ETag to record, or NULL to compute the MD5 one. @enc: how it
+ * is encrypted (NULL: not at all).
  */
 static int install(struct mem *m, const char *key, unsigned char *data, size_t len,
-		   const struct store_meta *meta, const char *etag)
+		   const struct store_meta *meta, const char *etag, const struct store_enc *enc)
 {
 	struct mobj o = { 0 };
 	bool found;
 	size_t i;
 
+	o.enc = enc ? *enc : (struct store_enc){ .mode = STORE_SSE_NONE };
 	o.key = strdup(key);
 	o.data = data;
 	o.len = len;
@@ -220,7 +260,7 @@ static int m_head(struct store *s, const char *key, struct store_info *out)
 		out->size = m->objs[i].len;
 		out->last_modified = m->objs[i].mtime;
 		memcpy(out->etag, m->objs[i].etag, sizeof(out->etag));
-		out->enc.mode = STORE_SSE_NONE;
+		out->enc = m->objs[i].enc;
 		err = store_meta_copy(&out->meta, &m->objs[i].meta);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -236,13 +276,14 @@ static int m_get_range(struct store *s, const char *key, uint64_t off, size_t le
 	int err = enter(s, MEM_OP_GET_RANGE);
 	bool found;
 
-	(void)enc;
 	if (err)
 		goto out;
 	pthread_mutex_lock(&m->lock);
 	size_t i = find(m, key, &found);
 	if (!found) {
 		err = -ENOENT;
+	} else if ((err = key_fits(m, &m->objs[i].enc, enc)) != 0) {
+		/* a wrong SSE-C key is a 400 (RGW) or 403 (AWS) */
 	} else if (off >= m->objs[i].len) {
 		/* S3 answers 416 InvalidRange; the S3 layer maps that to EOF */
 		*got = 0;
@@ -262,7 +303,6 @@ out:
 static int m_put(struct store *s, const char *key, const void *data, size_t len,
 		 const struct store_meta *meta, const struct store_enc *floor)
 {
-	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_PUT);
 
@@ -274,7 +314,8 @@ static int m_put(struct store *s, const char *key, const void *data, size_t len,
 		goto out;
 	}
 	pthread_mutex_lock(&m->lock);
-	err = install(m, key, d, len, meta, NULL);
+	struct store_enc enc = wenc_for(m, floor);
+	err = install(m, key, d, len, meta, NULL, &enc);
 	pthread_mutex_unlock(&m->lock);
 out:
 	leave(s, MEM_OP_PUT);
@@ -284,7 +325,6 @@ out:
 static int m_mpu_begin(struct store *s, const char *key, const struct store_meta *meta,
 		       const struct store_enc *floor, char **upload_id)
 {
-	(void)floor;
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_MPU_BEGIN);
 	struct mupload *u = NULL;
@@ -301,6 +341,7 @@ static int m_mpu_begin(struct store *s, const char *key, const struct store_meta
 		goto out;
 	pthread_mutex_lock(&m->lock);
 	snprintf(id, sizeof(id), "upload-%lu", ++m->next_id);
+	u->enc = wenc_for(m, floor);
 	pthread_mutex_unlock(&m->lock);
 	u->id = strdup(id);
 	*upload_id = strdup(id);
@@ -419,13 +460,14 @@ static int m_mpu_part_copy(struct store *s, const char *key, const char *upload_
 	int err = enter(s, MEM_OP_MPU_PART_COPY);
 	bool found;
 
-	(void)src_enc;
 	if (err)
 		goto out;
 	pthread_mutex_lock(&m->lock);
 	size_t i = find(m, src, &found);
 	if (!found) {
 		err = -ENOENT;
+	} else if ((err = key_fits(m, &m->objs[i].enc, src_enc)) != 0) {
+		/* the copy source's key is wrong */
 	} else if (off > m->objs[i].len || len > m->objs[i].len - off) {
 		err = -EINVAL; /* InvalidRange */
 	} else {
@@ -503,7 +545,7 @@ static int m_mpu_complete(struct store *s, const char *key, const char *upload_i
 	err = assemble(u, parts, n, &body, &len, etag);
 	if (err)
 		goto unlock;
-	err = install(m, key, body, len, &u->meta, etag);
+	err = install(m, key, body, len, &u->meta, etag, &u->enc);
 	if (err)
 		goto unlock;
 	*link = u->next;
@@ -546,7 +588,6 @@ static int m_copy(struct store *s, const char *src, const char *dst, const struc
 	int err = enter(s, MEM_OP_COPY);
 	bool found;
 
-	(void)src_enc;
 	if (err)
 		goto out;
 	pthread_mutex_lock(&m->lock);
@@ -556,6 +597,10 @@ static int m_copy(struct store *s, const char *src, const char *dst, const struc
 		goto unlock;
 	}
 	struct mobj *o = &m->objs[i];
+	err = key_fits(m, &o->enc, src_enc);
+	if (err)
+		goto unlock;
+	struct store_enc enc = wenc_for(m, src_enc);
 	unsigned char *d = dup_bytes(o->data, o->len);
 	struct store_meta keep;
 	char etag[STORE_ETAG_MAX];
@@ -566,7 +611,7 @@ static int m_copy(struct store *s, const char *src, const char *dst, const struc
 		goto unlock;
 	}
 	/* install() may move the array, so @o is not used past this point */
-	err = install(m, dst, d, o->len, &keep, etag);
+	err = install(m, dst, d, o->len, &keep, etag, &enc);
 	store_meta_release(&keep);
 unlock:
 	pthread_mutex_unlock(&m->lock);
@@ -693,6 +738,15 @@ out:
 	return err;
 }
 
+static void m_write_enc(struct store *s, const struct store_enc *floor, struct store_enc *out)
+{
+	struct mem *m = M(s);
+
+	pthread_mutex_lock(&m->lock);
+	*out = wenc_for(m, floor);
+	pthread_mutex_unlock(&m->lock);
+}
+
 static const struct store_ops mem_ops = {
 	.head = m_head,
 	.get_range = m_get_range,
@@ -705,6 +759,7 @@ static const struct store_ops mem_ops = {
 	.copy = m_copy,
 	.del = m_del,
 	.list = m_list,
+	.write_enc = m_write_enc,
 };
 
 struct store *mem_store_new(void)
@@ -741,7 +796,8 @@ void mem_store_free(struct store *s)
 	free(s);
 }
 
-int mem_store_seed(struct store *s, const char *key, const void *data, size_t len)
+int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_t len,
+		       const struct store_enc *enc)
 {
 	struct mem *m = M(s);
 	unsigned char *d = dup_bytes(data, len);
@@ -750,9 +806,25 @@ int mem_store_seed(struct store *s, const char *key, const void *data, size_t le
 	if (!d)
 		return -ENOMEM;
 	pthread_mutex_lock(&m->lock);
-	err = install(m, key, d, len, NULL, NULL);
+	err = install(m, key, d, len, NULL, NULL, enc);
 	pthread_mutex_unlock(&m->lock);
 	return err;
+}
+
+int mem_store_seed(struct store *s, const char *key, const void *data, size_t len)
+{
+	return mem_store_seed_enc(s, key, data, len, NULL);
+}
+
+void mem_store_set_sse_c(struct store *s, const char *key_md5)
+{
+	struct mem *m = M(s);
+
+	pthread_mutex_lock(&m->lock);
+	m->wenc = (struct store_enc){ .mode = key_md5 ? STORE_SSE_C : STORE_SSE_NONE };
+	if (key_md5)
+		snprintf(m->wenc.key_md5, sizeof(m->wenc.key_md5), "%s", key_md5);
+	pthread_mutex_unlock(&m->lock);
 }
 
 int mem_store_fetch(struct store *s, const char *key, void **data, size_t *len)

@@ -35,6 +35,16 @@ void mem_store_free(struct store *s);
 
 /* Create or replace an object directly (not counted, never faulted). */
 int mem_store_seed(struct store *s, const char *key, const void *data, size_t len) MUST_CHECK;
+/* Likewise, encrypted as @enc (NULL: not at all). */
+int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_t len,
+		       const struct store_enc *enc) MUST_CHECK;
+/*
+ * Encrypt every write from now on with SSE-C under the key whose MD5 is
+ * @key_md5 (as the mount's current key), or with nothing (NULL). Reads and
+ * copy sources of an SSE-C object fail with -EACCES unless they present
+ * its key; those of a plain object fail if they present a key.
+ */
+void mem_store_set_sse_c(struct store *s, const char *key_md5);
 /*
  * Copy an object's body into a new allocation (*data, caller frees; never
  * NULL on success, even for an empty object). 0, -ENOENT or -ENOMEM.

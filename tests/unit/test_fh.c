@@ -1021,6 +1021,155 @@ static void test_meta_change_while_streaming(void **state)
 	env_free(e);
 }
 
+static const char *const write_times[] = { "mtime", "ctime", NULL };
+
+/* Write [from, len) of @data in 16 KiB pieces, moving the times after each as fs_ops does. */
+static void write_touching(struct fh *h, const unsigned char *data, size_t from, size_t len)
+{
+	struct store_meta m = { 0 };
+	char t[32];
+
+	for (size_t pos = from; pos < len; pos += 16 * KIB) {
+		size_t n = len - pos < 16 * KIB ? len - pos : 16 * KIB;
+		assert_int_equal(fh_write(h, (const char *)data + pos, n, (off_t)pos), 0);
+		snprintf(t, sizeof(t), "%zu", 1000 + pos);
+		assert_int_equal(fh_get_meta(h, &m), 0);
+		assert_int_equal(store_meta_set(&m, "mtime", t), 0);
+		assert_int_equal(store_meta_set(&m, "ctime", t), 0);
+		assert_int_equal(fh_set_meta_times(h, &m), 0);
+		store_meta_release(&m);
+	}
+}
+
+/*
+ * A plain sequential write ends with its streamed upload: the times that
+ * writes moved meanwhile come from Last-Modified, no copy follows.
+ */
+static void test_stream_times_no_copy(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 4 * PS + 9;
+	unsigned char *data = rnd(len, 47);
+	struct store_meta m = { 0 };
+	struct store_info info;
+	struct fh *h;
+
+	e->cfg.write_times = write_times;
+	assert_int_equal(store_meta_set(&m, "mode", "0644"), 0);
+	assert_int_equal(store_meta_set(&m, "mtime", "5"), 0);
+	assert_int_equal(fh_open(e->ctx, "t", NULL, &m, O_RDWR | O_CREAT, &h), 0);
+	store_meta_release(&m);
+	write_touching(h, data, 0, len);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "t", data, len);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_BEGIN), 1);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_MPU_PART), 5);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_PUT), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_COPY), 0);
+	assert_int_equal(e->st->ops->head(e->st, "t", &info), 0);
+	assert_string_equal(store_meta_get(&info.meta, "mode"), "0644");
+	assert_null(store_meta_get(&info.meta, "mtime")); /* Last-Modified says it */
+	assert_null(store_meta_get(&info.meta, "ctime"));
+	store_info_release(&info);
+
+	/* a chmod while it streams still ends in one metadata copy */
+	mem_store_reset_counters(e->st);
+	h = open_new(e, "t2");
+	write_touching(h, data, 0, 2 * PS);
+	assert_int_equal(store_meta_set(&m, "mode", "0600"), 0);
+	assert_int_equal(fh_set_meta(h, &m), 0);
+	store_meta_release(&m);
+	write_touching(h, data, 2 * PS, len);
+	assert_int_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_COPY), 1);
+	assert_int_equal(e->st->ops->head(e->st, "t2", &info), 0);
+	assert_string_equal(store_meta_get(&info.meta, "mode"), "0600");
+	/* the times of the last write, at 4 PS */
+	assert_string_equal(store_meta_get(&info.meta, "mtime"), "263144");
+	store_info_release(&info);
+	free(data);
+	env_free(e);
+}
+
+/* An upload that lasts seconds: one HEAD learns when Last-Modified is stamped. */
+static void test_stream_times_slow_upload(void **state)
+{
+	struct env *e = env_new(false, PS, 1);
+	size_t len = 3 * PS + 1;
+	unsigned char *data = rnd(len, 48);
+	struct fh *h;
+
+	(void)state;
+	e->cfg.write_times = write_times;
+	mem_store_set_delay(e->st, MEM_OP_MPU_PART, 800 * 1000);
+	for (int round = 0; round < 2; round++) {
+		h = open_new(e, round ? "s2" : "s1");
+		write_touching(h, data, 0, len);
+		assert_int_equal(fh_release(h), 0);
+		assert_object(e, round ? "s2" : "s1", data, len);
+	}
+	/* the mem store stamps at Complete: no copy, and one HEAD for the mount */
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_COPY), 0);
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_HEAD), 1);
+	free(data);
+	env_free(e);
+}
+
+/*
+ * The metadata copy after a streamed upload presents the encryption that
+ * upload wrote (the mount's current SSE-C key), not the one of the
+ * version it replaced: none for a plain object, or an older key.
+ */
+static void test_remeta_presents_written_key(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS + 5;
+	unsigned char *data = rnd(len, 49);
+	struct store_enc old = { .mode = STORE_SSE_C, .key_md5 = "old-key-md5" };
+	struct store_enc want = { .mode = STORE_SSE_C, .key_md5 = "new-key-md5" };
+	struct store_meta m = { 0 };
+	const char *keys[] = { "plain", "oldkey" };
+
+	mem_store_set_sse_c(e->st, want.key_md5);
+	assert_int_equal(mem_store_seed_enc(e->st, "plain", "p", 1, NULL), 0);
+	assert_int_equal(mem_store_seed_enc(e->st, "oldkey", "o", 1, &old), 0);
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		struct fh *h = open_existing(e, keys[k], O_RDWR | O_TRUNC);
+		struct store_info info;
+		size_t got = 0;
+		char c;
+
+		for (size_t pos = 0; pos < len; pos += 16 * KIB) {
+			size_t n = len - pos < 16 * KIB ? len - pos : 16 * KIB;
+			assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+			if (pos == PS) {
+				assert_int_equal(store_meta_set(&m, "mode", "0600"), 0);
+				assert_int_equal(fh_set_meta(h, &m), 0);
+				store_meta_release(&m);
+			}
+		}
+		assert_int_equal(fh_flush(h), 0);
+		/* the file reads back through the store with the key it now has */
+		assert_int_equal(fh_read(h, &c, 1, (off_t)len - 1, &got), 0);
+		assert_int_equal(got, 1);
+		assert_int_equal((unsigned char)c, data[len - 1]);
+		assert_int_equal(fh_release(h), 0);
+		assert_object(e, keys[k], data, len);
+		assert_int_equal(e->st->ops->head(e->st, keys[k], &info), 0);
+		assert_int_equal(info.enc.mode, STORE_SSE_C);
+		assert_string_equal(info.enc.key_md5, want.key_md5);
+		assert_string_equal(store_meta_get(&info.meta, "mode"), "0600");
+		store_info_release(&info);
+	}
+	assert_int_equal(mem_store_calls(e->st, MEM_OP_COPY), 2);
+	/* the store really checks keys */
+	size_t got;
+	char buf[4];
+	assert_int_equal(e->st->ops->get_range(e->st, "plain", 0, 1, buf, &got, &old), -EACCES);
+	free(data);
+	env_free(e);
+}
+
 static void test_append_two_handles(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1274,6 +1423,9 @@ int main(void)
 		BOTH(test_complete_reply_lost),
 		BOTH(test_unlink_fails_keeps_data),
 		BOTH(test_meta_change_while_streaming),
+		BOTH(test_stream_times_no_copy),
+		cmocka_unit_test(test_stream_times_slow_upload),
+		BOTH(test_remeta_presents_written_key),
 		BOTH(test_append_two_handles),
 		BOTH(test_rename_over_open_file),
 		BOTH(test_flush_while_writing),
