@@ -94,6 +94,34 @@ bool check_take_flag(int *argc, char **argv)
 	return found;
 }
 
+bool uploads_take_flags(int *argc, char **argv, long *abort_hours)
+{
+	static const char opt[] = "--abort-older-than=";
+	bool found = false;
+	int j = 1;
+
+	*abort_hours = -1;
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--incomplete-uploads") == 0) {
+			found = true;
+		} else if (strncmp(argv[i], opt, sizeof(opt) - 1) == 0) {
+			const char *v = argv[i] + sizeof(opt) - 1;
+			char *end;
+			long h;
+			errno = 0;
+			h = strtol(v, &end, 10);
+			*abort_hours = (*v && !*end && !errno && h >= 0) ? h : -2;
+		} else {
+			argv[j++] = argv[i];
+		}
+	}
+	if (found) {
+		*argc = j;
+		argv[j] = NULL;
+	}
+	return found;
+}
+
 static bool is_https(const char *url)
 {
 	return url && strncmp(url, "https://", 8) == 0;
@@ -804,6 +832,88 @@ static void check_sse_probe(struct check *k)
 
 /* ---- driver ----------------------------------------------------------------- */
 
+/* ---- incomplete multipart uploads ---------------------------------------- */
+
+#define UPLOAD_STALE_S (24 * 3600)
+
+/*
+ * Every multipart upload in progress under the prefix, all pages. @list:
+ * print each (utility mode); @abort_hours >= 0: abort those at least that
+ * old. Ends with one verdict: in --check, a warning when some are older
+ * than a day (they cost storage until aborted).
+ */
+static void scan_uploads(struct check *k, long abort_hours, bool list)
+{
+	char *km = NULL, *um = NULL;
+	size_t total = 0, stale = 0, aborted = 0, failed = 0;
+	time_t now = time(NULL);
+	struct s3_status st;
+	int r;
+
+	do {
+		struct s3_xml_uploads u;
+		memset(&u, 0, sizeof(u));
+		r = s3_list_mpu(k->s3, k->cfg.prefix, km, um, &u, &st);
+		free(km);
+		free(um);
+		km = um = NULL;
+		if (r)
+			break;
+		for (size_t i = 0; i < u.n; i++) {
+			const struct s3_xml_upload *x = &u.uploads[i];
+			long age = x->initiated && now > x->initiated ? (long)(now - x->initiated) : 0;
+			char when[32] = "?";
+			struct tm tm;
+			total++;
+			if (age >= UPLOAD_STALE_S)
+				stale++;
+			if (x->initiated && gmtime_r(&x->initiated, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			if (list)
+				fprintf(k->out, "%s %s %s %.1fh\n", x->key, x->upload_id, when,
+					(double)age / 3600);
+			if (abort_hours < 0 || age < abort_hours * 3600)
+				continue;
+			if (s3_abort_mpu(k->s3, x->key, x->upload_id, &st) == 0 ||
+			    st.http_status == 404) {
+				aborted++;
+				if (list)
+					fprintf(k->out, "  aborted\n");
+			} else {
+				failed++;
+				say(k, V_FAIL, "run it again; check the credentials' rights",
+				    "uploads: cannot abort upload %s of '%s': %s", x->upload_id,
+				    x->key, st.message[0] ? st.message : "request failed");
+			}
+		}
+		if (u.truncated) {
+			km = u.next_key_marker;
+			um = u.next_upload_id_marker;
+			u.next_key_marker = u.next_upload_id_marker = NULL;
+		}
+		s3_xml_uploads_release(&u);
+	} while (km);
+	free(um);
+	if (r) {
+		say(k, list ? V_FAIL : V_WARN, "check the credentials' rights (s3:ListBucketMultipartUploads)",
+		    "uploads: cannot list incomplete multipart uploads: %s",
+		    st.message[0] ? st.message : strerror(-r));
+		return;
+	}
+	if (abort_hours >= 0)
+		say(k, failed ? V_FAIL : V_OK, NULL,
+		    "uploads: %zu incomplete, %zu aborted (at least %ld h old)", total, aborted,
+		    abort_hours);
+	else if (stale)
+		say(k, V_WARN, "obsmount --incomplete-uploads BUCKET -o ... --abort-older-than=24",
+		    "uploads: %zu of %zu incomplete multipart uploads are older than a day "
+		    "and cost storage until aborted",
+		    stale, total);
+	else
+		say(k, V_OK, NULL, "uploads: %zu incomplete multipart upload%s, none older than a day",
+		    total, total == 1 ? "" : "s");
+}
+
 static void run_checks(struct check *k, int argc, char **argv)
 {
 	if (!check_options(k, argc, argv))
@@ -836,8 +946,41 @@ static void run_checks(struct check *k, int argc, char **argv)
 		return;
 	}
 	check_bucket(k);
+	if (k->bucket_ok)
+		scan_uploads(k, -1, false);
 	if (k->bucket_ok && transport_ok && k->sse_ok && k->https_up)
 		check_sse_probe(k);
+}
+
+int uploads_main(int argc, char **argv, long abort_hours, FILE *out)
+{
+	struct check k;
+
+	memset(&k, 0, sizeof(k));
+	k.out = out;
+	log_init(true, LOG_LVL_ERR, 0);
+	if (abort_hours < -1) {
+		say(&k, V_FAIL, "give a whole number of hours: --abort-older-than=24",
+		    "options: --abort-older-than takes a number of hours");
+	} else if (check_options(&k, argc, argv)) {
+		if (k.cfg.raw.log_level || k.cfg.dbg)
+			log_init(true, k.cfg.log_level, k.cfg.dbg);
+		check_credentials(&k);
+		k.addressing = k.cfg.addressing == OPT_ADDR_VIRTUAL ? S3_ADDR_VIRTUAL : S3_ADDR_PATH;
+		if (!k.cred)
+			say(&k, V_FAIL, "give passwd_file= or the environment's keys",
+			    "uploads: listing them needs credentials");
+		else if (open_ctx(&k, k.cfg.url, k.cfg.https_url, k.addressing, &k.sc, &k.s3))
+			say(&k, V_FAIL, "correct url=, https_url= and BUCKET",
+			    "options: the S3 layer refuses this endpoint and bucket");
+		else
+			scan_uploads(&k, abort_hours, true);
+	}
+	s3_ctx_free(k.s3);
+	sse_cfg_free(k.sse);
+	cred_free(k.cred);
+	opt_release(&k.cfg);
+	return k.failed ? 1 : 0;
 }
 
 int check_main(int argc, char **argv, FILE *out)

@@ -29,4 +29,17 @@ bool check_take_flag(int *argc, char **argv);
  */
 int check_main(int argc, char **argv, FILE *out);
 
+/*
+ * Utility mode (obsmount --incomplete-uploads BUCKET[:/PREFIX] -o ...
+ * [--abort-older-than=HOURS]). uploads_take_flags() is check_take_flag()
+ * for "--incomplete-uploads" and "--abort-older-than=HOURS" (*@abort_hours
+ * gets HOURS, or -1 without it; -2 when HOURS is not a number). On true,
+ * uploads_main() lists every multipart upload in progress under the
+ * prefix, one line each on @out ("KEY UPLOAD-ID INITIATED AGE"), aborts
+ * those at least @abort_hours old when @abort_hours >= 0, and returns 0,
+ * or 1 when the listing or an abort failed.
+ */
+bool uploads_take_flags(int *argc, char **argv, long *abort_hours);
+int uploads_main(int argc, char **argv, long abort_hours, FILE *out);
+
 #endif

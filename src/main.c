@@ -456,6 +456,18 @@ int main(int argc, char *argv[])
 			"obsmount: warning: cannot make the process non-dumpable: %s; a core "
 			"dump may hold keys\n",
 			strerror(-nodump));
+	long abort_hours;
+	if (uploads_take_flags(&argc, argv, &abort_hours)) {
+		if (http_global_init() != 0) {
+			fail("cannot initialise libcurl");
+			return 1;
+		}
+		xmlInitParser();
+		rc = uploads_main(argc, argv, abort_hours, stdout);
+		xmlCleanupParser();
+		http_global_cleanup();
+		return rc;
+	}
 	if (check_take_flag(&argc, argv)) {
 		if (http_global_init() != 0) {
 			fail("cannot initialise libcurl");

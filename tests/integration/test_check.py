@@ -366,3 +366,53 @@ def test_sse_kms_unknown_key(setup):
     l = r.line("FAIL", "encryption probe")
     assert "SSE-KMS" in l and "fix: make sure the KMS key" in l, l
     assert not probe_objects(setup)
+
+
+# ---- incomplete multipart uploads -------------------------------------------
+
+def run_uploads(setup, target, *flags):
+    env = setup["env"]
+    o = ["url=" + env["OBSMOUNT_TEST_HTTP_URL"], "passwd_file=" + setup["passwd"],
+         "cafile=" + env["OBSMOUNT_TEST_CA"], "https_url=" + env["OBSMOUNT_TEST_HTTPS_URL"],
+         "region=" + env.get("OBSMOUNT_TEST_REGION", "us-east-1")]
+    argv = [obsmount_bin(), "--incomplete-uploads", target, "-o", ",".join(o)] + list(flags)
+    r = Result(subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=120))
+    assert env["OBSMOUNT_TEST_SECRET_KEY"] not in r.out + r.err, r
+    return r
+
+
+def pending_uploads(setup, prefix):
+    r = setup["s3"].request("GET", setup["bucket"], query=[("uploads", None),
+                                                           ("prefix", prefix)])
+    return re.findall(r"<UploadId>([^<]+)</UploadId>", r.body.decode())
+
+
+def test_incomplete_uploads_list_and_abort(setup):
+    c, b = setup["s3"], setup["bucket"]
+    ids = [c.create_multipart_upload(b, "left/%d" % i) for i in range(3)]
+    other = c.create_multipart_upload(b, "elsewhere/x")
+    try:
+        # --check sees them (all new: no warning).
+        r = run_check(setup)
+        assert re.search(r"^ok: uploads: \d+ incomplete multipart uploads?, none older",
+                         r.out, re.M), r
+        # Listing under a prefix: only those.
+        r = run_uploads(setup, b + ":/left")
+        assert r.rc == 0, r
+        listed = [l.split()[1] for l in r.lines if l.startswith("left/")]
+        assert sorted(listed) == sorted(ids), r
+        assert other not in r.out
+        # Too young to abort at 24 h; aborted at 0 h.
+        r = run_uploads(setup, b + ":/left", "--abort-older-than=24")
+        assert r.rc == 0 and "0 aborted" in r.out, r
+        assert sorted(pending_uploads(setup, "left/")) == sorted(ids)
+        r = run_uploads(setup, b + ":/left", "--abort-older-than=0")
+        assert r.rc == 0 and "3 aborted" in r.out, r
+        assert pending_uploads(setup, "left/") == []
+        assert pending_uploads(setup, "elsewhere/") == [other]
+        # A bad number is refused.
+        r = run_uploads(setup, b, "--abort-older-than=soon")
+        assert r.rc == 1 and "FAIL: options:" in r.out, r
+    finally:
+        c.abort_multipart_upload(b, "elsewhere/x", other)
