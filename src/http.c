@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -25,6 +29,8 @@
 #define DL_BUFFER_SIZE (64L * 1024L)
 #define UL_BUFFER_SIZE (1024L * 1024L)
 #define REQ_HEADER_MAX (64u * 1024u)
+
+#define HTTP_SOCKS_MAX 128
 
 struct http_pool {
 	pthread_mutex_t lock; /* protects idle/n_idle */
@@ -39,6 +45,10 @@ struct http_pool {
 	bool expect_continue;
 	char *ca_file;		    /* owned, or NULL */
 	struct curl_slist *resolve; /* owned, or NULL */
+	/* The sockets of the shared connections, for ack_now(). */
+	pthread_mutex_t socks_lock;
+	curl_socket_t socks[HTTP_SOCKS_MAX]; /* socks_lock; n_socks of them */
+	size_t n_socks;
 };
 
 /* State of one attempt, shared by the curl callbacks. */
@@ -48,6 +58,7 @@ struct xfer {
 	uint64_t sent; /* body bytes handed to curl */
 	int err;       /* first error raised inside a callback */
 	long status;   /* status line of the reply being received */
+	struct http_pool *pool;
 };
 
 int http_global_init(void)
@@ -99,6 +110,7 @@ struct http_pool *http_pool_new(const struct http_pool_cfg *cfg)
 	if (!p)
 		return NULL;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->socks_lock, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(p->share_locks); i++)
 		pthread_mutex_init(&p->share_locks[i], NULL);
 	p->max_conns = cfg->max_conns ? cfg->max_conns : 8;
@@ -134,6 +146,7 @@ void http_pool_free(struct http_pool *p)
 	free(p->ca_file);
 	for (size_t i = 0; i < ARRAY_SIZE(p->share_locks); i++)
 		pthread_mutex_destroy(&p->share_locks[i]);
+	pthread_mutex_destroy(&p->socks_lock);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -248,6 +261,58 @@ static void status_line(struct xfer *x, const char *line, size_t n)
 		x->resp->body.max = HTTP_ERR_BODY_MAX;
 }
 
+/*
+ * The end of a reply's headers: acknowledge them at once. A server that
+ * writes its headers and its body separately with Nagle's algorithm on
+ * (Ceph RGW's beast frontend does) holds the body back until that ACK,
+ * which Linux delays by up to 40 ms: every reply with a body (listings,
+ * copies, errors) waited that long on a fast network.
+ */
+static void ack_now(struct http_pool *p)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	/*
+	 * libcurl does not say which shared connection a transfer uses: set
+	 * it on every one (a no-op on those with no ACK pending).
+	 */
+	pthread_mutex_lock(&p->socks_lock);
+	for (size_t i = 0; i < p->n_socks; i++)
+		(void)setsockopt(p->socks[i], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	pthread_mutex_unlock(&p->socks_lock);
+#else
+	(void)p;
+#endif
+}
+
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	struct http_pool *p = clientp;
+
+	(void)purpose;
+	pthread_mutex_lock(&p->socks_lock);
+	if (p->n_socks < HTTP_SOCKS_MAX)
+		p->socks[p->n_socks++] = fd;
+	pthread_mutex_unlock(&p->socks_lock);
+	return CURL_SOCKOPT_OK;
+}
+
+static int on_closesocket(void *clientp, curl_socket_t fd)
+{
+	struct http_pool *p = clientp;
+
+	pthread_mutex_lock(&p->socks_lock);
+	for (size_t i = 0; i < p->n_socks; i++) {
+		if (p->socks[i] == fd) {
+			p->socks[i] = p->socks[--p->n_socks];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->socks_lock);
+	return close(fd);
+}
+
 static size_t on_header(char *line, size_t size, size_t nitems, void *userp)
 {
 	struct xfer *x = userp;
@@ -257,8 +322,12 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userp)
 		return n;
 	}
 	const char *colon = memchr(line, ':', n);
-	if (!colon)
-		return n; /* the blank line ending the block, or junk */
+	if (!colon) {
+		/* the blank line ending the block, or junk */
+		if (n && (line[0] == '\r' || line[0] == '\n'))
+			ack_now(x->pool);
+		return n;
+	}
 	const char *name = line;
 	size_t name_len = (size_t)(colon - line);
 	const char *value = colon + 1;
@@ -521,6 +590,14 @@ static CURLcode set_transport(CURL *h, const struct http_pool *p)
 #endif
 	};
 	CURLcode c = curl_easy_setopt(h, CURLOPT_SHARE, p->share);
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, (void *)p);
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, (void *)p);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -682,6 +759,7 @@ int http_exec(struct http_pool *p, const struct http_request *req, struct http_r
 	CURL *h = handle_get(p);
 	if (!h)
 		return -ENOMEM;
+	x.pool = p;
 	rc = setup(h, p, req, &x, errbuf, &hdrs);
 	if (rc)
 		goto out;
