@@ -781,7 +781,12 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 		cache_invalidate(c->cache, path);
 		return r;
 	}
-	cache_invalidate(c->cache, path);
+	/*
+	 * The headers we know (from a HEAD, our own upload or our last change,
+	 * within stat_ttl) are the base of the new ones, as a stat within
+	 * stat_ttl would show them: rsync's utimens and chmod after close cost
+	 * one copy each and no HEAD.
+	 */
 	r = fs_lookup(c, path, true, &o);
 	if (r)
 		goto out;
@@ -803,9 +808,10 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	}
 	cache_invalidate(c->cache, path);
 	if (r == 0 && o.has_info) {
+		/* A copy makes a new ETag, not known here: none is cached. */
+		o.info.etag[0] = '\0';
 		fs_attr_from_info(c, S_ISDIR(o.st.st_mode) ? dkey : key, &o.info, &a);
-		a.etag[0] = '\0'; /* a copy makes a new ETag */
-		cache_put(c->cache, path, cache_token(c->cache), &a, NULL);
+		cache_put(c->cache, path, cache_token(c->cache), &a, &o.info);
 	}
 out:
 	store_meta_release(&openm);
