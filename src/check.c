@@ -678,6 +678,47 @@ static void check_bucket(struct check *k)
 
 /* ---- encryption ------------------------------------------------------------ */
 
+/*
+ * The bucket's default encryption (GetBucketEncryption): what the server
+ * makes of an object written without encryption headers, which the guard
+ * has to know, as the mount does.
+ */
+static void check_bucket_encryption(struct check *k)
+{
+	struct store_enc be;
+	struct s3_status st;
+	char fix[256];
+	int r = s3_get_bucket_encryption(k->s3, &be, &st);
+
+	if (r) {
+		snprintf(fix, sizeof(fix),
+			 "grant s3:GetEncryptionConfiguration on bucket '%s'; until then the "
+			 "mount treats new objects as sse= says",
+			 k->cfg.bucket);
+		say(k, V_WARN, fix,
+		    "bucket encryption: cannot read the default encryption: %s%s%s%s",
+		    st.http_status ? s3_err_describe(&st) : strerror(-r), st.code[0] ? " (" : "",
+		    st.code, st.code[0] ? ")" : "");
+		return;
+	}
+	s3_ctx_set_bucket_enc(k->s3, &be);
+	if (be.mode == STORE_SSE_NONE) {
+		say(k, V_OK, NULL, "bucket encryption: none by default");
+		return;
+	}
+	say(k, V_OK, NULL, "bucket encryption: %s by default%s%s%s", sse_mode_name(be.mode),
+	    be.kms_key_id[0] ? " with key '" : "", be.kms_key_id, be.kms_key_id[0] ? "'" : "");
+	if (be.mode != STORE_SSE_KMS || k->mode != STORE_SSE_NONE || k->https_ep)
+		return;
+	snprintf(fix, sizeof(fix),
+		 "add https_url=https://HOST[:PORT] (the service's TLS endpoint), or use an "
+		 "https:// url=");
+	say(k, V_FAIL, fix,
+	    "bucket encryption: new objects are SSE-KMS by the bucket's default, which the "
+	    "service takes over HTTPS only, and %s is an HTTP-only endpoint",
+	    k->cfg.url);
+}
+
 /* SSE-C and SSE-KMS writes need TLS (the service's rules, and our key rule). */
 static bool check_sse_transport(struct check *k)
 {
@@ -946,8 +987,10 @@ static void run_checks(struct check *k, int argc, char **argv)
 		return;
 	}
 	check_bucket(k);
-	if (k->bucket_ok)
+	if (k->bucket_ok) {
+		check_bucket_encryption(k);
 		scan_uploads(k, -1, false);
+	}
 	if (k->bucket_ok && transport_ok && k->sse_ok && k->https_up)
 		check_sse_probe(k);
 }

@@ -377,6 +377,31 @@ static void protect_secrets(void)
 			"dumps");
 }
 
+/*
+ * The bucket's default encryption, so that the guard knows what a write
+ * without encryption of its own creates (an SSE-KMS default takes HTTPS
+ * and V4). Unreadable: the mount goes on treating such writes as plain.
+ */
+static void read_bucket_enc(struct mount *m)
+{
+	struct store_enc be;
+	struct s3_status st;
+	int r = s3_get_bucket_encryption(m->s3, &be, &st);
+
+	if (r) {
+		log_msg(LOG_LVL_WARN, LOG_CAT_MAIN,
+			"cannot read the default encryption of bucket '%s': %s%s%s%s; new objects "
+			"are treated as sse= says",
+			m->cfg.bucket, st.http_status ? s3_err_describe(&st) : strerror(-r),
+			st.code[0] ? " (" : "", st.code, st.code[0] ? ")" : "");
+		return;
+	}
+	s3_ctx_set_bucket_enc(m->s3, &be);
+	log_msg(LOG_LVL_INFO, LOG_CAT_MAIN, "bucket '%s' default encryption: %s%s%s%s",
+		m->cfg.bucket, sse_mode_name(be.mode), be.kms_key_id[0] ? " key '" : "",
+		be.kms_key_id, be.kms_key_id[0] ? "'" : "");
+}
+
 static int run(struct fuse_args *args, struct mount *m)
 {
 	struct sig_actions sa = { .on_hup = reopen_log, .on_usr1 = log_stats, .arg = m };
@@ -394,6 +419,7 @@ static int run(struct fuse_args *args, struct mount *m)
 			"allow_other without permission checks (no_default_permissions): every "
 			"local user can read, change and delete every file of '%s'",
 			m->fo.mountpoint);
+	read_bucket_enc(m);
 	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0)
 		return EXIT_MOUNT;
 	se = fuse_get_session(m->fuse);

@@ -91,6 +91,17 @@ int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *
 /* The configuration of @c (borrowed). */
 const struct s3_cfg *s3_ctx_cfg(const struct s3_ctx *c);
 
+/*
+ * Record the bucket's default encryption @enc (copied; from
+ * s3_get_bucket_encryption()). Call once, before any other thread uses
+ * @c: it is read without a lock afterwards. The guard is then told that a
+ * write without an encryption of its own makes an object so encrypted.
+ */
+void s3_ctx_set_bucket_enc(struct s3_ctx *c, const struct store_enc *enc);
+
+/* The bucket's default encryption as recorded (mode none if never set). Borrowed. */
+const struct store_enc *s3_ctx_bucket_enc(const struct s3_ctx *c);
+
 enum s3_op_kind {
 	S3_OP_HEAD_OBJECT,
 	S3_OP_GET_OBJECT,
@@ -106,6 +117,7 @@ enum s3_op_kind {
 	S3_OP_COPY_OBJECT,
 	S3_OP_UPLOAD_PART_COPY,
 	S3_OP_HEAD_BUCKET,
+	S3_OP_GET_BUCKET_ENCRYPTION,
 	S3_OP_COUNT
 };
 
@@ -172,6 +184,8 @@ struct s3_op {
 	bool quiet;
 	/* One more status treated as success (416 for a range past the end). */
 	long accept_status;
+	/* Out: the last attempt went over HTTPS (set by s3_perform). */
+	bool sent_https;
 
 	struct http_response resp; /* the final attempt's reply (owned) */
 
@@ -340,5 +354,14 @@ bool s3_enc_satisfies(const struct sse_choice *want, const struct store_enc *got
 
 /* HEAD the bucket: 0, -ENOENT (no such bucket), -EACCES, ... */
 int s3_head_bucket(struct s3_ctx *c, struct s3_status *st) MUST_CHECK;
+
+/*
+ * GetBucketEncryption (GET /?encryption): the bucket's default encryption
+ * into @out (mode none when the bucket has none: 404
+ * ServerSideEncryptionConfigurationNotFoundError). -EIO for a reply we
+ * cannot parse, else as s3_perform(). @out is the caller's.
+ */
+int s3_get_bucket_encryption(struct s3_ctx *c, struct store_enc *out,
+			     struct s3_status *st) MUST_CHECK;
 
 #endif

@@ -39,9 +39,10 @@ struct s3_ctx {
 	unsigned want_sig;
 	int retries;
 	const char *region;
-	long clock_offset;	/* server minus local seconds; atomic */
-	unsigned long next_req; /* atomic */
-	struct s3_stats stats;	/* atomic */
+	long clock_offset;	     /* server minus local seconds; atomic */
+	unsigned long next_req;	     /* atomic */
+	struct s3_stats stats;	     /* atomic */
+	struct store_enc bucket_enc; /* set before serving, read-only afterwards */
 };
 
 static const char *const op_names[S3_OP_COUNT] = {
@@ -57,6 +58,7 @@ static const char *const op_names[S3_OP_COUNT] = {
 	[S3_OP_ABORT_MPU] = "AbortMultipartUpload",
 	[S3_OP_LIST_MPU] = "ListMultipartUploads",
 	[S3_OP_COPY_OBJECT] = "CopyObject",
+	[S3_OP_GET_BUCKET_ENCRYPTION] = "GetBucketEncryption",
 	[S3_OP_UPLOAD_PART_COPY] = "UploadPartCopy",
 	[S3_OP_HEAD_BUCKET] = "HeadBucket",
 };
@@ -199,6 +201,7 @@ int s3_ctx_new(const struct s3_cfg *cfg, struct s3_ctx **out)
 	struct s3_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->bucket_enc.mode = STORE_SSE_NONE;
 	c->cfg = cfg;
 	c->want_sig = cfg->sigv == 2 ? GUARD_V2 : GUARD_V4;
 	c->retries = cfg->retries < 0 ? S3_DEFAULT_RETRIES : cfg->retries;
@@ -728,6 +731,7 @@ static int attempt(struct s3_ctx *c, struct s3_op *op, struct send *s, int *xfer
 	if (authz.len)
 		hh[n++] = (struct http_header){ "Authorization", buf_str(&authz) };
 	fill_request(op, buf_str(&url), hh, n, &req);
+	op->sent_https = s->d.transport == GUARD_HTTPS;
 	*xfer = http_exec(c->pool, &req, &op->resp);
 out:
 	buf_release(&url);
@@ -829,6 +833,24 @@ static int prepare(const struct s3_op *op, struct send *s)
 	return s3_build_query(op->query, op->n_query, &s->query);
 }
 
+/*
+ * Did the server refuse a request about an object because it came over
+ * plain HTTP? Ceph RGW answers 400 InvalidRequest (no message) to an
+ * encrypted write or read over HTTP, the bucket's default encryption
+ * included; AWS answers 400 InvalidRequest with a message naming the
+ * secure connection. That is a permission
+ * matter, EACCES, not a malformed request (EINVAL).
+ */
+static bool refused_over_http(const struct s3_op *op, const struct s3_status *st)
+{
+	if (!op->key || op->sent_https || st->http_status != 400 ||
+	    st->s3_code != S3_ERR_INVALID_REQUEST)
+		return false;
+	/* Ceph says nothing more; AWS: "... must be made over a secure
+	 * connection". Other InvalidRequests (a copy onto itself) say why. */
+	return !st->message[0] || strcasestr(st->message, "secure connection");
+}
+
 int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st_out)
 {
 	struct s3_status local;
@@ -868,6 +890,16 @@ int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st_out)
 			 rc == -EACCES ? "refused by the protocol guard" : strerror(-rc));
 		if (rc != -EACCES)
 			log_failure(op, &s, st, 0);
+	} else if (st->err && refused_over_http(op, st)) {
+		log_msg(LOG_LVL_ERR, LOG_CAT_GUARD,
+			"req=%lu op=%s key='%s': the server refused it over plain HTTP (status "
+			"%ld, "
+			"code '%s', request id '%s'): the object is, or the bucket's default "
+			"encryption makes it, SSE-C or SSE-KMS, which the service's tables 1 and 2 "
+			"allow only over HTTPS; fix: add https_url=, or use an https:// url",
+			s.id, s3_op_name(op->kind), s.key_log, st->http_status, st->code,
+			st->request_id);
+		st->err = -EACCES;
 	} else if (st->err) {
 		log_failure(op, &s, st, n);
 	}
@@ -1111,6 +1143,21 @@ static enum guard_enc enc_for(const struct store_enc *known, const struct sse_ch
 	return GUARD_ENC_UNKNOWN;
 }
 
+/*
+ * What the guard is told about the object a write creates: its own
+ * encryption, or for a write without one, the bucket's default, which the
+ * server applies (a PUT of SSE-KMS needs HTTPS and V4 whether the header
+ * or the bucket asks for it).
+ */
+static enum guard_enc target_enc(const struct s3_ctx *c, const struct sse_choice *sse)
+{
+	if (sse && sse->mode != STORE_SSE_NONE)
+		return guard_enc_of(sse->mode);
+	if (c->bucket_enc.mode == STORE_SSE_KMS || c->bucket_enc.mode == STORE_SSE_S3)
+		return guard_enc_of(c->bucket_enc.mode);
+	return GUARD_ENC_NONE;
+}
+
 /* The SSE-C key to send when reading an object, or NULL. */
 static const struct sse_choice *read_key(const struct sse_choice *ch, const struct store_enc *known)
 {
@@ -1304,7 +1351,7 @@ int s3_put_object(struct s3_ctx *c, const char *key, const void *data, size_t le
 	op.content_md5 = true;
 	op.sse = sse;
 	op.sse_write = true;
-	op.dst_enc = sse ? guard_enc_of(sse->mode) : GUARD_ENC_NONE;
+	op.dst_enc = target_enc(c, sse);
 	int rc = add_meta(&op, meta);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
@@ -1395,7 +1442,7 @@ int s3_create_mpu(struct s3_ctx *c, const char *key, const struct store_meta *me
 	s3_op_init(&op, S3_OP_CREATE_MPU, "POST", key);
 	op.sse = sse;
 	op.sse_write = true;
-	op.dst_enc = sse ? guard_enc_of(sse->mode) : GUARD_ENC_NONE;
+	op.dst_enc = target_enc(c, sse);
 	int rc = s3_op_query(&op, "uploads", NULL);
 	if (!rc)
 		rc = add_meta(&op, meta);
@@ -1419,7 +1466,7 @@ int s3_upload_part(struct s3_ctx *c, const char *key, const char *upload_id, int
 	op.body_len = len;
 	op.content_md5 = true;
 	op.sse = sse; /* only SSE-C headers go on a part */
-	op.dst_enc = sse ? guard_enc_of(sse->mode) : GUARD_ENC_NONE;
+	op.dst_enc = target_enc(c, sse);
 	int rc = add_mpu_query(&op, upload_id, number);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
@@ -1450,7 +1497,7 @@ int s3_complete_mpu(struct s3_ctx *c, const char *key, const char *upload_id,
 	op.error_in_200 = true;
 	/* SSE-C headers on Complete as well: Ceph 20 requires them. */
 	op.sse = sse;
-	op.dst_enc = sse ? guard_enc_of(sse->mode) : GUARD_ENC_NONE;
+	op.dst_enc = target_enc(c, sse);
 	rc = add_mpu_query(&op, upload_id, 0);
 	if (!rc)
 		rc = s3_op_header(&op, "Content-Type", "application/xml");
@@ -1515,7 +1562,7 @@ static int setup_copy(struct s3_ctx *c, struct s3_op *op, const char *src,
 	op->sse = sse;
 	op->copy_sse = read_key(src_sse, src_known);
 	op->src_enc = enc_for(src_known, src_sse);
-	op->dst_enc = sse ? guard_enc_of(sse->mode) : GUARD_ENC_NONE;
+	op->dst_enc = target_enc(c, sse);
 	op->error_in_200 = true;
 	return add_copy_source(c, op, src);
 }
@@ -1583,6 +1630,41 @@ int s3_head_bucket(struct s3_ctx *c, struct s3_status *st)
 	struct s3_op op;
 	s3_op_init(&op, S3_OP_HEAD_BUCKET, "HEAD", NULL);
 	int rc = s3_perform(c, &op, st);
+	s3_op_release(&op);
+	return rc;
+}
+
+void s3_ctx_set_bucket_enc(struct s3_ctx *c, const struct store_enc *enc)
+{
+	c->bucket_enc = *enc;
+}
+
+const struct store_enc *s3_ctx_bucket_enc(const struct s3_ctx *c)
+{
+	return &c->bucket_enc;
+}
+
+int s3_get_bucket_encryption(struct s3_ctx *c, struct store_enc *out, struct s3_status *st)
+{
+	struct s3_status local;
+	struct s3_op op;
+
+	memset(out, 0, sizeof(*out));
+	out->mode = STORE_SSE_NONE;
+	if (!st)
+		st = &local;
+	s3_op_init(&op, S3_OP_GET_BUCKET_ENCRYPTION, "GET", NULL);
+	/* "not configured" is an answer, not a failure */
+	op.quiet = true;
+	int rc = s3_op_query(&op, "encryption", NULL);
+	if (!rc)
+		rc = s3_perform(c, &op, st);
+	if (rc == -ENOENT && st->s3_code != S3_ERR_NO_SUCH_BUCKET) {
+		out->mode = STORE_SSE_NONE;
+		rc = 0;
+	} else if (!rc) {
+		rc = s3_xml_parse_bucket_encryption(op.resp.body.data, op.resp.body.len, out);
+	}
 	s3_op_release(&op);
 	return rc;
 }

@@ -1110,3 +1110,71 @@ int s3_xml_build_delete(const char *const *keys, size_t n, bool quiet, struct bu
 		ret = buf_adds(out, "</Delete>");
 	return ret;
 }
+
+/* ---- GetBucketEncryption ---------------------------------------------- */
+
+/* One <ApplyServerSideEncryptionByDefault> into @out. */
+static int parse_sse_default(const struct doc *d, const xmlNode *n, struct store_enc *out)
+{
+	char alg[32] = "";
+	unsigned seen = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (const xmlNode *c = n->children; c && !ret; c = c->next) {
+		if (is_el(c, d, "SSEAlgorithm")) {
+			ret = once(&seen, 1);
+			if (!ret)
+				ret = leaf_copy(c, alg, sizeof(alg), false);
+		} else if (is_el(c, d, "KMSMasterKeyID")) {
+			ret = once(&seen, 2);
+			if (!ret)
+				ret = leaf_copy(c, out->kms_key_id, sizeof(out->kms_key_id), false);
+		}
+	}
+	if (ret)
+		return ret;
+	if (strcmp(alg, "aws:kms") == 0 || strcmp(alg, "aws:kms:dsse") == 0)
+		out->mode = STORE_SSE_KMS;
+	else if (strcmp(alg, "AES256") == 0 && !out->kms_key_id[0])
+		out->mode = STORE_SSE_S3;
+	else
+		return -EIO;
+	return 0;
+}
+
+int s3_xml_parse_bucket_encryption(const char *body, size_t len, struct store_enc *out)
+{
+	struct doc d;
+	bool have = false;
+
+	memset(out, 0, sizeof(*out));
+	out->mode = STORE_SSE_NONE;
+	int ret = open_result(body, len, "ServerSideEncryptionConfiguration", NULL, &d, NULL);
+	if (ret)
+		return ret;
+	for (const xmlNode *r = d.root->children; r && !ret; r = r->next) {
+		if (!is_el(r, &d, "Rule"))
+			continue;
+		for (const xmlNode *c = r->children; c && !ret; c = c->next) {
+			struct store_enc e;
+			if (!is_el(c, &d, "ApplyServerSideEncryptionByDefault"))
+				continue;
+			ret = parse_sse_default(&d, c, &e);
+			if (ret)
+				break;
+			if (have && (e.mode != out->mode || strcmp(e.kms_key_id, out->kms_key_id)))
+				ret = -EIO;
+			*out = e;
+			have = true;
+		}
+	}
+	if (!ret && !have)
+		ret = -EIO;
+	if (ret) {
+		memset(out, 0, sizeof(*out));
+		out->mode = STORE_SSE_NONE;
+	}
+	close_doc(&d);
+	return ret;
+}

@@ -148,4 +148,14 @@ int s3_xml_build_complete_mpu(const struct store_part *parts, size_t n, struct b
  */
 int s3_xml_build_delete(const char *const *keys, size_t n, bool quiet, struct buf *out) MUST_CHECK;
 
+/*
+ * A GetBucketEncryption reply (ServerSideEncryptionConfiguration) into
+ * @out: the default of the first rule, SSE_KMS with its KMSMasterKeyID
+ * (empty: the server's default key) or SSE_S3 for AES256; anything else,
+ * a missing or repeated algorithm or a second rule with a different
+ * default is -EIO. A KMS key id longer than the field is -EIO, never
+ * truncated. Borrowed body; fills the caller's @out.
+ */
+int s3_xml_parse_bucket_encryption(const char *body, size_t len, struct store_enc *out) MUST_CHECK;
+
 #endif

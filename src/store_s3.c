@@ -32,7 +32,11 @@ static const struct sse_cfg *sse_of(struct store *s)
  * as @floor (NULL or unknown: none), or NULL for a plain write. The
  * mount's own setting wins; a mount without one keeps an SSE-KMS or
  * SSE-S3 floor (its key id borrowed from @floor), so that no rename,
- * metadata change or rewrite leaves an object less encrypted.
+ * metadata change or rewrite leaves an object less encrypted; else the
+ * bucket's default encryption, asked for explicitly (key id borrowed from
+ * the context): the guard then knows what the write creates, the reply is
+ * checked against it, and a multipart upload gets it too (Ceph RGW 20
+ * does not apply a bucket's default to one).
  */
 static int target(struct store *s, const struct store_enc *floor, struct sse_choice *ch,
 		  const struct sse_choice **out)
@@ -45,7 +49,9 @@ static int target(struct store *s, const struct store_enc *floor, struct sse_cho
 			*out = ch;
 		return rc;
 	}
-	if (floor && (floor->mode == STORE_SSE_KMS || floor->mode == STORE_SSE_S3)) {
+	if (!floor || (floor->mode != STORE_SSE_KMS && floor->mode != STORE_SSE_S3))
+		floor = s3_ctx_bucket_enc(ctx_of(s));
+	if (floor->mode == STORE_SSE_KMS || floor->mode == STORE_SSE_S3) {
 		*ch = (struct sse_choice){ .mode = floor->mode };
 		if (floor->mode == STORE_SSE_KMS && floor->kms_key_id[0])
 			ch->kms_key_id = floor->kms_key_id;

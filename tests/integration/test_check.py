@@ -416,3 +416,28 @@ def test_incomplete_uploads_list_and_abort(setup):
         assert r.rc == 1 and "FAIL: options:" in r.out, r
     finally:
         c.abort_multipart_upload(b, "elsewhere/x", other)
+
+def test_bucket_default_encryption(setup):
+    """--check reports the bucket's default encryption, and fails an
+    HTTP-only endpoint for a bucket whose default is SSE-KMS."""
+    r = run_check(setup)
+    assert "ok: bucket encryption: none by default" in r.lines, r
+    c, env = setup["s3"], setup["env"]
+    bucket = new_bucket_name("checkenc")
+    c.create_bucket(bucket)
+    try:
+        kid = env["OBSMOUNT_TEST_KMS_KEY1"]
+        body = ('<ServerSideEncryptionConfiguration '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>'
+                "<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm>"
+                "<KMSMasterKeyID>%s</KMSMasterKeyID></ApplyServerSideEncryptionByDefault>"
+                "</Rule></ServerSideEncryptionConfiguration>" % kid).encode()
+        assert c.request("PUT", bucket, query={"encryption": ""}, body=body).status == 200
+        r = run_check(setup, bucket=bucket)
+        assert "ok: bucket encryption: SSE-KMS by default with key '%s'" % kid in r.lines, r
+        assert r.rc == 0, r
+        r = run_check(setup, bucket=bucket, https_url=False)
+        line = r.line("FAIL", "bucket encryption")
+        assert "HTTP-only" in line and "https_url=" in line, line
+    finally:
+        c.delete_bucket_recursive(bucket)

@@ -550,3 +550,94 @@ def test_keys_out_of_core_dumps(rgw, keys, foreground):
                 time.sleep(0.05)
         s3.delete_bucket_recursive(bucket)
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- bucket default encryption ---------------------------------------------------
+
+def put_bucket_kms_default(s3, bucket, key_id):
+    body = ('<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            "<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm>"
+            "<KMSMasterKeyID>%s</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule>"
+            "</ServerSideEncryptionConfiguration>" % key_id).encode()
+    r = s3.request("PUT", bucket, query={"encryption": ""}, body=body)
+    assert r.status == 200, r
+
+
+@pytest.mark.parametrize("guard", ["upgrade", "strict"])
+def test_bucket_default_kms(rgw, keys, guard):
+    """A bucket whose default encryption is SSE-KMS, mounted with a plain
+    HTTP url=, https_url= and no sse=: under guard=upgrade files store
+    (small and multipart), read back and rename, every object is SSE-KMS,
+    and nothing about them went over plain HTTP (the gateway requires TLS
+    for SSE-KMS). guard=strict refuses the write (table 2) instead of
+    sending it over HTTP."""
+    e = EncMount(rgw, keys, "none", 4, guard, upstream_var="OBSMOUNT_TEST_HTTP_URL",
+                 https_var="OBSMOUNT_TEST_HTTPS_URL")
+    e.s3 = s3c.client_from_env(https=True)
+    kid = rgw["OBSMOUNT_TEST_KMS_KEY1"]
+    try:
+        put_bucket_kms_default(e.s3, e.bucket, kid)
+        e.m.argv += ["-o", "log_level=info"]
+        e.m.start()
+        if guard == "strict":
+            def store():
+                with open(e.m.path("kms-small"), "wb") as f:
+                    f.write(b"x")
+            assert errno_of(store) == errno.EACCES
+            assert re.search(r"op=PutObject key='kms-small': refused by the protocol guard "
+                             r"\(PutObject, source none, target SSE-KMS.*table 2",
+                             e.m.read_log()), e.m.read_log()
+            # strict sends what the tables allow as the mount asks: a HEAD
+            # (table 2) may use plain HTTP, a write may not
+            sent = [r for r in e.proxy.records() if "/kms-" in r["path"]
+                    and r["method"] in ("PUT", "POST")]
+            check_recording(e.proxy.records(), e.bucket)
+            assert not sent, ["%s %s" % (r["method"], r["path"]) for r in sent]
+            return
+        for n, size in (("kms-small", 3), ("kms-big", 12 * MIB + 5)):
+            data = data_of(size, n)
+            p = e.m.path(n)
+            try:
+                with open(p, "wb") as f:
+                    f.write(data)
+            except OSError:
+                raise AssertionError(e.m.read_log())
+            assert e.want_head(n, "KMS") == kid
+            assert read(p) == data
+            os.rename(p, p + "-2")
+            assert e.want_head(n + "-2", "KMS") == kid
+            assert read(p + "-2") == data
+        log = e.m.read_log()
+        assert "bucket '%s' default encryption: SSE-KMS key '%s'" % (e.bucket, kid) in log, log
+        assert not e.m.bad_lines(), e.m.bad_lines()
+        recs = e.proxy.records()
+        check_recording(recs, e.bucket)
+        # nothing that reads or writes these objects on plain HTTP (a DELETE
+        # carries no encryption material and has no row in the tables)
+        about = [r for r in recs if "/kms-" in r["path"] and r["method"] != "DELETE"]
+        assert not about, ["%s %s" % (r["method"], r["path"]) for r in about]
+    finally:
+        e.stop()
+
+
+def test_server_refusal_over_http_is_eacces(rgw, keys):
+    """A default encryption set after the mount started: the server refuses
+    the PUT over plain HTTP (400 InvalidRequest); that is EACCES with one
+    line naming the rule, not EINVAL."""
+    e = EncMount(rgw, keys, "none", 4, "strict", upstream_var="OBSMOUNT_TEST_HTTP_URL",
+                 https_var="OBSMOUNT_TEST_HTTPS_URL")
+    e.s3 = s3c.client_from_env(https=True)
+    try:
+        e.m.start()
+        put_bucket_kms_default(e.s3, e.bucket, rgw["OBSMOUNT_TEST_KMS_KEY1"])
+        start = os.path.getsize(e.m.logpath)
+
+        def store():
+            with open(e.m.path("late"), "wb") as f:
+                f.write(b"x")
+        assert errno_of(store) == errno.EACCES
+        log = e.m.read_log(start)
+        assert re.search(r"op=PutObject key='late': the server refused it over plain HTTP "
+                         r"\(status 400, code 'InvalidRequest'.*tables 1 and 2.*fix: ", log), log
+    finally:
+        e.stop()

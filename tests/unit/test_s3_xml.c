@@ -1019,6 +1019,71 @@ static void test_build_delete(void **state)
 	buf_release(&b);
 }
 
+/* ---- GetBucketEncryption ------------------------------------------------ */
+
+#define SSE_CONF(rules)                                           \
+	DECL "<ServerSideEncryptionConfiguration " S3NS ">" rules \
+	     "</ServerSideEncryptionConfiguration>"
+#define SSE_RULE(inner)                                    \
+	"<Rule><ApplyServerSideEncryptionByDefault>" inner \
+	"</ApplyServerSideEncryptionByDefault></Rule>"
+
+static void test_bucket_encryption(void **state)
+{
+	(void)state;
+	struct store_enc e;
+	/* Ceph RGW 20's answer, as recorded */
+	static const char ceph[] = SSE_CONF(SSE_RULE("<SSEAlgorithm>aws:kms</SSEAlgorithm>"
+						     "<KMSMasterKeyID>testkey-1</KMSMasterKeyID>"));
+	assert_int_equal(s3_xml_parse_bucket_encryption(S(ceph), &e), 0);
+	assert_int_equal(e.mode, STORE_SSE_KMS);
+	assert_string_equal(e.kms_key_id, "testkey-1");
+	/* AWS: an ARN, a BucketKeyEnabled beside the default */
+	static const char aws[] =
+		SSE_CONF("<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms"
+			 "</SSEAlgorithm><KMSMasterKeyID>arn:aws:kms:us-east-1:111122223333:key/"
+			 "1234abcd-12ab-34cd-56ef-1234567890ab</KMSMasterKeyID>"
+			 "</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true"
+			 "</BucketKeyEnabled></Rule>");
+	assert_int_equal(s3_xml_parse_bucket_encryption(S(aws), &e), 0);
+	assert_int_equal(e.mode, STORE_SSE_KMS);
+	assert_non_null(strstr(e.kms_key_id, "key/1234abcd"));
+	/* the default KMS key, and SSE-S3 */
+	static const char kms[] = SSE_CONF(SSE_RULE("<SSEAlgorithm>aws:kms</SSEAlgorithm>"));
+	assert_int_equal(s3_xml_parse_bucket_encryption(S(kms), &e), 0);
+	assert_int_equal(e.mode, STORE_SSE_KMS);
+	assert_string_equal(e.kms_key_id, "");
+	static const char s3[] = SSE_CONF(SSE_RULE("<SSEAlgorithm>AES256</SSEAlgorithm>"));
+	assert_int_equal(s3_xml_parse_bucket_encryption(S(s3), &e), 0);
+	assert_int_equal(e.mode, STORE_SSE_S3);
+
+	static const char *const bad[] = {
+		SSE_CONF(""),
+		SSE_CONF("<Rule></Rule>"),
+		SSE_CONF(SSE_RULE("<SSEAlgorithm>rot13</SSEAlgorithm>")),
+		SSE_CONF(SSE_RULE("")),
+		SSE_CONF(SSE_RULE("<SSEAlgorithm>aws:kms</SSEAlgorithm>"
+				  "<SSEAlgorithm>AES256</SSEAlgorithm>")),
+		SSE_CONF(SSE_RULE("<SSEAlgorithm>AES256</SSEAlgorithm>"
+				  "<KMSMasterKeyID>k</KMSMasterKeyID>")),
+		/* two rules that disagree */
+		SSE_CONF(SSE_RULE("<SSEAlgorithm>AES256</SSEAlgorithm>")
+				 SSE_RULE("<SSEAlgorithm>aws:kms</SSEAlgorithm>")),
+		/* a key id longer than we keep: never truncated */
+		SSE_CONF(SSE_RULE("<SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>"
+				  "0123456789012345678901234567890123456789012345678901234567890"
+				  "1234567890123456789012345678901234567890</KMSMasterKeyID>")),
+		"<Error><Code>AccessDenied</Code></Error>",
+		"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		print_message("bad %zu\n", i);
+		e.mode = STORE_SSE_C;
+		assert_int_equal(s3_xml_parse_bucket_encryption(bad[i], strlen(bad[i]), &e), -EIO);
+		assert_int_equal(e.mode, STORE_SSE_NONE);
+	}
+}
+
 int main(void)
 {
 	xmlInitParser();
@@ -1045,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(test_xxe),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_initiate),
+		cmocka_unit_test(test_bucket_encryption),
 		cmocka_unit_test(test_copy_result),
 		cmocka_unit_test(test_complete),
 		cmocka_unit_test(test_delete_result),
