@@ -862,7 +862,7 @@ int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 	 * DELETE that fails leaves the file as it was, still to be stored.
 	 */
 	pthread_mutex_lock(&f->lock);
-	while (f->flushing)
+	while (f->flushing || f->held)
 		pthread_cond_wait(&f->cond, &f->lock);
 	err = st->ops->del(st, key);
 	if (err == 0) {
@@ -909,6 +909,177 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 	pthread_mutex_unlock(&f->lock);
 	file_unref(f);
 	return 0;
+}
+
+/* ---- rename holds -------------------------------------------------------- */
+
+struct fh_hold {
+	struct fh_ctx *ctx;
+	size_t n;
+	struct fh_file **files; /* a reference each, held, in key order */
+	char **newkey;		/* [i]: where a file of the source goes; NULL for the target's */
+};
+
+/* Does @key belong to @k (the key itself, or with @tree anything under it)? */
+static bool key_in(const char *key, const char *k, bool tree)
+{
+	return tree ? strncmp(key, k, strlen(k)) == 0 : strcmp(key, k) == 0;
+}
+
+static int file_key_cmp(const void *a, const void *b)
+{
+	const struct fh_file *fa = *(struct fh_file *const *)a;
+	const struct fh_file *fb = *(struct fh_file *const *)b;
+
+	return strcmp(fa->key, fb->key);
+}
+
+/* Let the flushes of @f go on and drop the hold's reference. */
+static void unhold(struct fh_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->held = false;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	file_unref(f);
+}
+
+/* The open files of @src and @dst, referenced and sorted by key. */
+static int hold_collect(struct fh_hold *h, const char *src, const char *dst, bool tree)
+{
+	struct fh_ctx *ctx = h->ctx;
+	size_t n = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (struct fh_file *f = ctx->files; f; f = f->next)
+		n += key_in(f->key, src, tree) || key_in(f->key, dst, tree);
+	if (n) {
+		h->files = calloc(n, sizeof(*h->files));
+		h->newkey = calloc(n, sizeof(*h->newkey));
+	}
+	if (n && (!h->files || !h->newkey)) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -ENOMEM;
+	}
+	for (struct fh_file *f = ctx->files; f; f = f->next) {
+		if (key_in(f->key, src, tree) || key_in(f->key, dst, tree)) {
+			f->refs++;
+			h->files[h->n++] = f;
+		}
+	}
+	/* keys change only under ctx->lock: sort while holding it */
+	if (h->n > 1)
+		qsort(h->files, h->n, sizeof(*h->files), file_key_cmp);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+/*
+ * Hold h->files[i]: wait for other holds and flushes, store a file of the
+ * source, note where it goes. A file re-keyed meanwhile is let go.
+ */
+static int hold_one(struct fh_hold *h, size_t i, const char *src, const char *dst, bool tree)
+{
+	struct fh_file *f = h->files[i];
+	int err = 0;
+
+	pthread_mutex_lock(&f->lock);
+	while (f->flushing || f->held)
+		pthread_cond_wait(&f->cond, &f->lock);
+	bool is_src = key_in(f->key, src, tree);
+	if (!is_src && !key_in(f->key, dst, tree)) {
+		pthread_mutex_unlock(&f->lock);
+		file_unref(f);
+		h->files[i] = NULL;
+		return 0;
+	}
+	if (is_src) {
+		size_t sl = strlen(src);
+		h->newkey[i] = malloc(strlen(dst) + strlen(f->key) - sl + 1);
+		if (!h->newkey[i])
+			err = -ENOMEM;
+		else
+			snprintf(h->newkey[i], strlen(dst) + strlen(f->key) - sl + 1, "%s%s", dst,
+				 f->key + sl);
+		/* the copy that follows takes the latest data */
+		if (!err)
+			err = mpu_flush_locked(f);
+	}
+	if (!err)
+		f->held = true;
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+int fh_hold(struct fh_ctx *ctx, const char *src, const char *dst, bool tree, struct fh_hold **out)
+{
+	struct fh_hold *h = calloc(1, sizeof(*h));
+	size_t i = 0;
+	int err;
+
+	*out = NULL;
+	if (!h)
+		return -ENOMEM;
+	h->ctx = ctx;
+	err = hold_collect(h, src, dst, tree);
+	for (; !err && i < h->n; i++)
+		err = hold_one(h, i, src, dst, tree);
+	if (err) {
+		/* files [0, i - 1) are held; [i - 1] failed and is not; the rest only referenced */
+		for (size_t j = 0; j < h->n; j++) {
+			if (h->files[j] && j + 1 < i)
+				unhold(h->files[j]);
+			else if (h->files[j])
+				file_unref(h->files[j]);
+			h->files[j] = NULL;
+		}
+	}
+	if (err || h->n == 0) {
+		fh_hold_end(h, false);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+void fh_hold_end(struct fh_hold *h, bool moved)
+{
+	if (!h)
+		return;
+	struct fh_ctx *ctx = h->ctx;
+	/* the target's files first: the rename replaced them */
+	for (size_t i = 0; moved && i < h->n; i++) {
+		struct fh_file *f = h->files[i];
+		if (!f || h->newkey[i])
+			continue;
+		pthread_mutex_lock(&ctx->lock);
+		if (f->in_table)
+			table_unlink(ctx, f); /* its handles live on, detached */
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	for (size_t i = 0; moved && i < h->n; i++) {
+		struct fh_file *f = h->files[i];
+		if (!f || !h->newkey[i])
+			continue;
+		pthread_mutex_lock(&f->lock);
+		pthread_mutex_lock(&ctx->lock);
+		struct fh_file *other = table_find(ctx, h->newkey[i]);
+		if (other && other != f)
+			table_unlink(ctx, other);
+		free(f->key);
+		f->key = h->newkey[i];
+		h->newkey[i] = NULL;
+		pthread_mutex_unlock(&ctx->lock);
+		pthread_mutex_unlock(&f->lock);
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->files[i])
+			unhold(h->files[i]);
+		free(h->newkey[i]);
+	}
+	free(h->files);
+	free(h->newkey);
+	free(h);
 }
 
 /* ---- write, truncate, metadata ----------------------------------------- */
