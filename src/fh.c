@@ -422,6 +422,62 @@ int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
 	return pwrite_all(s->fd, p, len, off);
 }
 
+/*
+ * Make [off, off + len) of staging read as zeros without allocating: a
+ * hole punched into the file, or zeros in the chunks that exist.
+ */
+static int stg_zero(struct fh_file *f, uint64_t off, size_t len)
+{
+	struct fh_stg *s = &f->stg;
+
+	if (s->fd >= 0) {
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)len) < 0)
+			return -errno;
+		return 0;
+	}
+	while (len > 0) {
+		size_t idx = off / CHUNK, in = off % CHUNK;
+		size_t n = CHUNK - in < len ? CHUNK - in : len;
+		if (idx < s->n_chunks && s->chunks[idx])
+			memset(s->chunks[idx] + in, 0, n);
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/*
+ * A staging write of [off, off + len) failed part way: no byte of it may
+ * be read later. The range reads as zeros again, and @old (its previous
+ * bytes where it was present, or NULL) goes back. If even that fails, the
+ * range is forgotten: re-fetched from the stored object where it has one,
+ * zeros elsewhere, and the loss is logged.
+ */
+static void stg_undo(struct fh_file *f, uint64_t off, size_t len, const char *old)
+{
+	int err = stg_zero(f, off, len);
+	uint64_t pos = off, run;
+
+	/* only the present bytes go back: the others are zeros already */
+	while (!err && old && pos < off + len) {
+		bool in = fh_ivl_run(&f->present, pos, &run);
+		uint64_t lim = run < off + len ? run : off + len;
+		if (in)
+			err = fh_stg_pwrite(f, old + (pos - off), (size_t)(lim - pos), pos);
+		pos = lim;
+	}
+	if (!err)
+		return;
+	(void)stg_zero(f, off, len);
+	if (fh_ivl_remove(&f->present, off, off + len) == 0 &&
+	    fh_ivl_remove(&f->written, off, off + len) != 0)
+		f->err = -EIO; /* not even that: the next flush must not store it */
+	f->ra_gen++;
+	log_msg(LOG_LVL_ERR, LOG_CAT_FH, "lost unstored data of '%s' at %llu after a failed write",
+		f->key, (unsigned long long)off);
+}
+
 /* Drop staged bytes from @size on (they must read as zeros afterwards). */
 static int stg_truncate(struct fh_file *f, uint64_t size)
 {
@@ -1087,6 +1143,7 @@ void fh_hold_end(struct fh_hold *h, bool moved)
 int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 {
 	struct fh_file *f = h->f;
+	char *old = NULL;
 	uint64_t end;
 	int err;
 
@@ -1104,10 +1161,24 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 		err = -EFBIG;
 		goto out;
 	}
+	/* an overwrite keeps the old bytes, to put back if the write fails */
+	if (fh_ivl_overlaps(&f->present, (uint64_t)off, end)) {
+		old = malloc(size);
+		if (!old) {
+			err = -ENOMEM;
+			goto out;
+		}
+		err = fh_stg_pread(f, old, size, (uint64_t)off);
+		if (err)
+			goto out;
+	}
 	mpu_changed_locked(f, (uint64_t)off);
 	err = fh_stg_pwrite(f, buf, size, (uint64_t)off);
-	if (!err)
-		err = fh_ivl_add(&f->present, (uint64_t)off, end);
+	if (err) {
+		stg_undo(f, (uint64_t)off, size, old);
+		goto out;
+	}
+	err = fh_ivl_add(&f->present, (uint64_t)off, end);
 	if (!err)
 		err = fh_ivl_add(&f->written, (uint64_t)off, end);
 	if (err)
@@ -1120,6 +1191,7 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 		mpu_stream_locked(f);
 out:
 	pthread_mutex_unlock(&f->lock);
+	free(old);
 	return err;
 }
 
