@@ -422,6 +422,62 @@ int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
 	return pwrite_all(s->fd, p, len, off);
 }
 
+/*
+ * Make [off, off + len) of staging read as zeros without allocating: a
+ * hole punched into the file, or zeros in the chunks that exist.
+ */
+static int stg_zero(struct fh_file *f, uint64_t off, size_t len)
+{
+	struct fh_stg *s = &f->stg;
+
+	if (s->fd >= 0) {
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)len) < 0)
+			return -errno;
+		return 0;
+	}
+	while (len > 0) {
+		size_t idx = off / CHUNK, in = off % CHUNK;
+		size_t n = CHUNK - in < len ? CHUNK - in : len;
+		if (idx < s->n_chunks && s->chunks[idx])
+			memset(s->chunks[idx] + in, 0, n);
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/*
+ * A staging write of [off, off + len) failed part way: no byte of it may
+ * be read later. The range reads as zeros again, and @old (its previous
+ * bytes where it was present, or NULL) goes back. If even that fails, the
+ * range is forgotten: re-fetched from the stored object where it has one,
+ * zeros elsewhere, and the loss is logged.
+ */
+static void stg_undo(struct fh_file *f, uint64_t off, size_t len, const char *old)
+{
+	int err = stg_zero(f, off, len);
+	uint64_t pos = off, run;
+
+	/* only the present bytes go back: the others are zeros already */
+	while (!err && old && pos < off + len) {
+		bool in = fh_ivl_run(&f->present, pos, &run);
+		uint64_t lim = run < off + len ? run : off + len;
+		if (in)
+			err = fh_stg_pwrite(f, old + (pos - off), (size_t)(lim - pos), pos);
+		pos = lim;
+	}
+	if (!err)
+		return;
+	(void)stg_zero(f, off, len);
+	if (fh_ivl_remove(&f->present, off, off + len) == 0 &&
+	    fh_ivl_remove(&f->written, off, off + len) != 0)
+		f->err = -EIO; /* not even that: the next flush must not store it */
+	f->ra_gen++;
+	log_msg(LOG_LVL_ERR, LOG_CAT_FH, "lost unstored data of '%s' at %llu after a failed write",
+		f->key, (unsigned long long)off);
+}
+
 /* Drop staged bytes from @size on (they must read as zeros afterwards). */
 static int stg_truncate(struct fh_file *f, uint64_t size)
 {
@@ -876,7 +932,7 @@ int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 	 * DELETE that fails leaves the file as it was, still to be stored.
 	 */
 	pthread_mutex_lock(&f->lock);
-	while (f->flushing)
+	while (f->flushing || f->held)
 		pthread_cond_wait(&f->cond, &f->lock);
 	/*
 	 * Its handles go on reading after the DELETE: fetch what was never
@@ -932,11 +988,183 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 	return 0;
 }
 
+/* ---- rename holds -------------------------------------------------------- */
+
+struct fh_hold {
+	struct fh_ctx *ctx;
+	size_t n;
+	struct fh_file **files; /* a reference each, held, in key order */
+	char **newkey;		/* [i]: where a file of the source goes; NULL for the target's */
+};
+
+/* Does @key belong to @k (the key itself, or with @tree anything under it)? */
+static bool key_in(const char *key, const char *k, bool tree)
+{
+	return tree ? strncmp(key, k, strlen(k)) == 0 : strcmp(key, k) == 0;
+}
+
+static int file_key_cmp(const void *a, const void *b)
+{
+	const struct fh_file *fa = *(struct fh_file *const *)a;
+	const struct fh_file *fb = *(struct fh_file *const *)b;
+
+	return strcmp(fa->key, fb->key);
+}
+
+/* Let the flushes of @f go on and drop the hold's reference. */
+static void unhold(struct fh_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->held = false;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	file_unref(f);
+}
+
+/* The open files of @src and @dst, referenced and sorted by key. */
+static int hold_collect(struct fh_hold *h, const char *src, const char *dst, bool tree)
+{
+	struct fh_ctx *ctx = h->ctx;
+	size_t n = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (struct fh_file *f = ctx->files; f; f = f->next)
+		n += key_in(f->key, src, tree) || key_in(f->key, dst, tree);
+	if (n) {
+		h->files = calloc(n, sizeof(*h->files));
+		h->newkey = calloc(n, sizeof(*h->newkey));
+	}
+	if (n && (!h->files || !h->newkey)) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -ENOMEM;
+	}
+	for (struct fh_file *f = ctx->files; f; f = f->next) {
+		if (key_in(f->key, src, tree) || key_in(f->key, dst, tree)) {
+			f->refs++;
+			h->files[h->n++] = f;
+		}
+	}
+	/* keys change only under ctx->lock: sort while holding it */
+	if (h->n > 1)
+		qsort(h->files, h->n, sizeof(*h->files), file_key_cmp);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+/*
+ * Hold h->files[i]: wait for other holds and flushes, store a file of the
+ * source, note where it goes. A file re-keyed meanwhile is let go.
+ */
+static int hold_one(struct fh_hold *h, size_t i, const char *src, const char *dst, bool tree)
+{
+	struct fh_file *f = h->files[i];
+	int err = 0;
+
+	pthread_mutex_lock(&f->lock);
+	while (f->flushing || f->held)
+		pthread_cond_wait(&f->cond, &f->lock);
+	bool is_src = key_in(f->key, src, tree);
+	if (!is_src && !key_in(f->key, dst, tree)) {
+		pthread_mutex_unlock(&f->lock);
+		file_unref(f);
+		h->files[i] = NULL;
+		return 0;
+	}
+	if (is_src) {
+		size_t sl = strlen(src);
+		h->newkey[i] = malloc(strlen(dst) + strlen(f->key) - sl + 1);
+		if (!h->newkey[i])
+			err = -ENOMEM;
+		else
+			snprintf(h->newkey[i], strlen(dst) + strlen(f->key) - sl + 1, "%s%s", dst,
+				 f->key + sl);
+		/* the copy that follows takes the latest data */
+		if (!err)
+			err = mpu_flush_locked(f);
+	}
+	if (!err)
+		f->held = true;
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+int fh_hold(struct fh_ctx *ctx, const char *src, const char *dst, bool tree, struct fh_hold **out)
+{
+	struct fh_hold *h = calloc(1, sizeof(*h));
+	size_t i = 0;
+	int err;
+
+	*out = NULL;
+	if (!h)
+		return -ENOMEM;
+	h->ctx = ctx;
+	err = hold_collect(h, src, dst, tree);
+	for (; !err && i < h->n; i++)
+		err = hold_one(h, i, src, dst, tree);
+	if (err) {
+		/* files [0, i - 1) are held; [i - 1] failed and is not; the rest only referenced */
+		for (size_t j = 0; j < h->n; j++) {
+			if (h->files[j] && j + 1 < i)
+				unhold(h->files[j]);
+			else if (h->files[j])
+				file_unref(h->files[j]);
+			h->files[j] = NULL;
+		}
+	}
+	if (err || h->n == 0) {
+		fh_hold_end(h, false);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+void fh_hold_end(struct fh_hold *h, bool moved)
+{
+	if (!h)
+		return;
+	struct fh_ctx *ctx = h->ctx;
+	/* the target's files first: the rename replaced them */
+	for (size_t i = 0; moved && i < h->n; i++) {
+		struct fh_file *f = h->files[i];
+		if (!f || h->newkey[i])
+			continue;
+		pthread_mutex_lock(&ctx->lock);
+		if (f->in_table)
+			table_unlink(ctx, f); /* its handles live on, detached */
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	for (size_t i = 0; moved && i < h->n; i++) {
+		struct fh_file *f = h->files[i];
+		if (!f || !h->newkey[i])
+			continue;
+		pthread_mutex_lock(&f->lock);
+		pthread_mutex_lock(&ctx->lock);
+		struct fh_file *other = table_find(ctx, h->newkey[i]);
+		if (other && other != f)
+			table_unlink(ctx, other);
+		free(f->key);
+		f->key = h->newkey[i];
+		h->newkey[i] = NULL;
+		pthread_mutex_unlock(&ctx->lock);
+		pthread_mutex_unlock(&f->lock);
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->files[i])
+			unhold(h->files[i]);
+		free(h->newkey[i]);
+	}
+	free(h->files);
+	free(h->newkey);
+	free(h);
+}
+
 /* ---- write, truncate, metadata ----------------------------------------- */
 
 int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 {
 	struct fh_file *f = h->f;
+	char *old = NULL;
 	uint64_t end;
 	int err;
 
@@ -954,10 +1182,24 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 		err = -EFBIG;
 		goto out;
 	}
+	/* an overwrite keeps the old bytes, to put back if the write fails */
+	if (fh_ivl_overlaps(&f->present, (uint64_t)off, end)) {
+		old = malloc(size);
+		if (!old) {
+			err = -ENOMEM;
+			goto out;
+		}
+		err = fh_stg_pread(f, old, size, (uint64_t)off);
+		if (err)
+			goto out;
+	}
 	mpu_changed_locked(f, (uint64_t)off);
 	err = fh_stg_pwrite(f, buf, size, (uint64_t)off);
-	if (!err)
-		err = fh_ivl_add(&f->present, (uint64_t)off, end);
+	if (err) {
+		stg_undo(f, (uint64_t)off, size, old);
+		goto out;
+	}
+	err = fh_ivl_add(&f->present, (uint64_t)off, end);
 	if (!err)
 		err = fh_ivl_add(&f->written, (uint64_t)off, end);
 	if (err)
@@ -970,6 +1212,7 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 		mpu_stream_locked(f);
 out:
 	pthread_mutex_unlock(&f->lock);
+	free(old);
 	return err;
 }
 

@@ -150,6 +150,32 @@ struct fh *fh_ref(struct fh *fh);
  */
 int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey) MUST_CHECK;
 
+struct fh_hold;
+
+/*
+ * Hold the open files a rename touches, so that no flush of them runs
+ * while the objects are copied and deleted: the files of @src (stored
+ * first, so that the copy takes their latest data; writes go on into
+ * staging) and of @dst (not stored: the rename replaces them). @tree:
+ * every key that starts with @src or @dst (directory keys ending in
+ * '/'), else those two keys. Files are held in key order, so renames that
+ * hold the same files cannot deadlock. A flush, fsync or close of a held
+ * file waits until fh_hold_end(). Strings borrowed for the call. *out
+ * owned by the caller (fh_hold_end()); NULL when no file is open. 0, or
+ * the error storing a file of @src (nothing is held then).
+ */
+int fh_hold(struct fh_ctx *ctx, const char *src, const char *dst, bool tree,
+	    struct fh_hold **out) MUST_CHECK;
+/*
+ * End a hold. @moved: the objects are now under @dst: the files of @src
+ * take their new keys (their next upload goes there, unfetched ranges are
+ * read from there) and the files of @dst leave the table, their handles
+ * living on detached (never stored again). Not @moved: everything stays
+ * as it was. Then the held flushes go on. Cannot fail (the new keys were
+ * allocated by fh_hold()). NULL-safe.
+ */
+void fh_hold_end(struct fh_hold *h, bool moved);
+
 /*
  * Delete the object @key (borrowed). An open file of it, if any, waits for
  * an upload in progress and fetches every range it has not read yet (so

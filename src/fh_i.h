@@ -147,6 +147,7 @@ struct fh_file {
 	uint64_t times_gen; /* bumped by fh_set_meta_times() */
 	int err;	    /* sticky upload error, 0 once a flush succeeds */
 	bool flushing;
+	bool held; /* by a rename (fh_hold()): no flush or streaming until it ends */
 	struct fh_stg stg;
 	struct fh_ivl present; /* staged bytes (written or fetched) */
 	struct fh_ivl written; /* bytes changed since the last stored version */

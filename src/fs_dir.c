@@ -699,30 +699,23 @@ static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struc
 	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc);
 }
 
-/* Flush an open file of @key so that the copy takes its latest data. */
-static int flush_open(struct fs_ctx *c, const char *key)
-{
-	struct fh *fh = fh_find(c->fh, key);
-	int r = 0, r2;
-
-	if (!fh)
-		return 0;
-	r = fh_flush(fh);
-	r2 = fh_release(fh);
-	return r ? r : r2;
-}
-
 static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 {
 	char fk[FS_KEYBUF], tk[FS_KEYBUF];
+	struct fh_hold *hold = NULL;
 	struct store_info info;
 	int r;
 
 	r = fs_path_to_key(c, from, 0, fk, sizeof(fk));
 	if (r == 0)
 		r = fs_path_to_key(c, to, 0, tk, sizeof(tk));
+	/*
+	 * No flush of either file runs until the open files have their new
+	 * keys: a writer's fsync must not store into the key the rename
+	 * deletes, nor a closing target overwrite the renamed object.
+	 */
 	if (r == 0)
-		r = flush_open(c, fk);
+		r = fh_hold(c->fh, fk, tk, false, &hold);
 	if (r)
 		return r;
 	memset(&info, 0, sizeof(info));
@@ -731,11 +724,7 @@ static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 		r = copy_object(c, fk, tk, &info, true);
 	if (r == 0)
 		r = c->st->ops->del(c->st, fk);
-	if (r == 0) {
-		int r2 = fh_rename_key(c->fh, fk, tk);
-		if (r2 && r2 != -ENOENT)
-			r = r2;
-	}
+	fh_hold_end(hold, r == 0);
 	store_info_release(&info);
 	return r;
 }
@@ -761,8 +750,6 @@ static int tree_copy_one(void *arg, size_t i)
 	struct store_info info;
 	int r = dst_key(t, t->keys[i], dk, sizeof(dk));
 
-	if (r == 0)
-		r = flush_open(t->c, t->keys[i]);
 	if (r)
 		return r;
 	memset(&info, 0, sizeof(info));
@@ -776,16 +763,9 @@ static int tree_copy_one(void *arg, size_t i)
 static int tree_del_one(void *arg, size_t i)
 {
 	struct tree_copy *t = arg;
-	char dk[FS_KEYBUF];
 
 	/* Deepest first (the listing is reversed): a marker goes after its contents. */
-	int r = t->c->st->ops->del(t->c->st, t->keys[i]);
-	if (r == 0 && dst_key(t, t->keys[i], dk, sizeof(dk)) == 0) {
-		int r2 = fh_rename_key(t->c->fh, t->keys[i], dk);
-		if (r2 != -ENOENT)
-			r = r2;
-	}
-	return r;
+	return t->c->st->ops->del(t->c->st, t->keys[i]);
 }
 
 static int key_cmp_desc(const void *a, const void *b)
@@ -836,6 +816,8 @@ static int rename_dir(struct fs_ctx *c, const char *from, const char *to)
 {
 	char fk[FS_KEYBUF], tk[FS_KEYBUF];
 	struct tree_copy t = { .c = c, .fk = fk, .tk = tk };
+	struct fh_hold *hold = NULL;
+	bool copied;
 	int r;
 
 	r = fs_path_to_key(c, from, 1, fk, sizeof(fk));
@@ -846,14 +828,25 @@ static int rename_dir(struct fs_ctx *c, const char *from, const char *to)
 	if (strncmp(tk, fk, strlen(fk)) == 0)
 		return -EINVAL; /* into itself */
 	t.fl = strlen(fk);
+	/*
+	 * Open files under either directory: stored first (so that files not
+	 * stored yet are listed and move too), then held until they have
+	 * their new keys (see rename_file()).
+	 */
+	r = fh_hold(c->fh, fk, tk, true, &hold);
+	if (r)
+		return r;
 	r = list_tree(c, fk, &t.keys, &t.n);
 	if (r == 0 && t.n)
 		qsort(t.keys, t.n, sizeof(*t.keys), key_cmp_desc);
 	if (r == 0)
 		r = fs_run_parallel(c->cfg->parallel, t.n, tree_copy_one, &t);
 	/* Sources go only once every copy is done: a failure loses nothing. */
+	copied = r == 0;
 	if (r == 0)
 		r = fs_run_parallel(c->cfg->parallel, t.n, tree_del_one, &t);
+	/* once copied, the open files belong under the new name */
+	fh_hold_end(hold, copied);
 	for (size_t i = 0; i < t.n; i++)
 		free(t.keys[i]);
 	free(t.keys);

@@ -435,7 +435,7 @@ void mpu_stream_locked(struct fh_file *f)
 
 	for (;;) {
 		struct mpu *m = f->mpu;
-		if (f->flushing || f->err || !f->dirty || (m && (m->dead || m->err)))
+		if (f->flushing || f->held || f->err || !f->dirty || (m && (m->dead || m->err)))
 			return;
 		uint64_t off = m ? m->next_off : 0;
 		if (f->size < off + psize)
@@ -819,7 +819,7 @@ int mpu_flush_locked(struct fh_file *f)
 	char *key;
 	int err;
 
-	while (f->flushing)
+	while (f->flushing || f->held)
 		pthread_cond_wait(&f->cond, &f->lock);
 	if (!f->dirty) {
 		mpu_drop_locked(f); /* nothing to store: no upload may linger */

@@ -28,6 +28,7 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TESTS, "server"))
 import s3c  # noqa: E402
 from conftest import new_bucket_name  # noqa: E402
+from s3proxy import S3Proxy  # noqa: E402
 
 MIB = 1024 * 1024
 PART_MIB = 5  # RGW's smallest multipart part
@@ -664,6 +665,138 @@ def list_keys(m, prefix):
 
 
 # ---- metadata -----------------------------------------------------------
+
+def proxied_mount(rgw, tmp_path, opts=()):
+    """A mount in a new bucket whose plain-HTTP requests pass the test proxy."""
+    c = client(rgw)
+    bucket = new_bucket_name("fs")
+    c.create_bucket(bucket)
+    p = S3Proxy(rgw["OBSMOUNT_TEST_HTTP_URL"]).start()
+    m = Mount(rgw, bucket, str(tmp_path), False, ["part_size=%d" % PART_MIB] + list(opts), [])
+    i = m.argv.index("-o") + 1
+    o = [x for x in m.argv[i].split(",") if not x.startswith("url=")]
+    m.argv[i] = ",".join(o + ["url=" + p.url])
+    m.s3 = c
+    return m, p
+
+
+def slow_delete_then(p, action, timeout=20):
+    """Run @action while the next DELETE through @p is held up: inside the
+    window between a rename's copy and its delete."""
+    p.set_rules([{"name": "slow-del", "method": "DELETE", "action": "delay", "ms": 1500,
+                  "times": 1}])
+    deadline = time.time() + timeout
+    while not any(r.get("name") == "slow-del" and r.get("matched")
+                  for r in p.rule_state()):
+        assert time.time() < deadline, "no DELETE came"
+        time.sleep(0.01)
+    action()
+
+
+def rename_in_thread(src, dst):
+    out = {}
+
+    def run():
+        try:
+            os.rename(src, dst)
+            out["rc"] = 0
+        except OSError as e:
+            out["rc"] = e.errno
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def test_rename_against_writer(rgw, tmp_path):
+    """A rename is serialized with flushes of the file it moves: a writer's
+    fsync inside the window between copy and delete lands under the new
+    name, not in the key the rename deletes."""
+    m, p = proxied_mount(rgw, tmp_path)
+    m.start()
+    try:
+        write(m.path("a"), b"v1")
+        f = open(m.path("a"), "ab")
+        t, out = rename_in_thread(m.path("a"), m.path("b"))
+
+        def append_fsync():
+            f.write(b"+v2")
+            f.flush()
+            os.fsync(f.fileno())
+        slow_delete_then(p, append_fsync)
+        t.join()
+        assert out["rc"] == 0
+        # fsync said stored: another client sees it, before close
+        assert obj(m, "b") == b"v1+v2"
+        f.close()
+        assert read(m.path("b")) == b"v1+v2"
+    finally:
+        m.stop()
+        p.stop()
+    try:
+        assert obj(m, "b") == b"v1+v2"
+        keys, _ = m.s3.list_objects(m.bucket)
+        assert keys == ["b"], keys
+        assert not m.bad_lines()
+    finally:
+        m.s3.delete_bucket_recursive(m.bucket)
+
+
+def test_rename_onto_open_target(rgw, tmp_path):
+    """The target of a rename, open with unstored data and closed inside the
+    window between copy and delete, does not overwrite the renamed data:
+    it was replaced, as if unlinked."""
+    m, p = proxied_mount(rgw, tmp_path)
+    m.start()
+    try:
+        write(m.path("c"), b"c-data")
+        write(m.path("d"), b"d-old")
+        g = open(m.path("d"), "r+b")
+        g.write(b"d-new")
+        g.flush()
+        t, out = rename_in_thread(m.path("c"), m.path("d"))
+        slow_delete_then(p, g.close)
+        t.join()
+        assert out["rc"] == 0
+        assert read(m.path("d")) == b"c-data"
+    finally:
+        m.stop()
+        p.stop()
+    try:
+        assert obj(m, "d") == b"c-data"
+        keys, _ = m.s3.list_objects(m.bucket)
+        assert keys == ["d"], keys
+        assert not m.bad_lines()
+    finally:
+        m.s3.delete_bucket_recursive(m.bucket)
+
+
+def test_rename_dir_with_unstored_open_file(rgw, tmp_path):
+    """A directory renamed while a file in it is open and not stored yet:
+    the file moves too, and closing it does not bring the old directory
+    back."""
+    m, p = proxied_mount(rgw, tmp_path)
+    m.start()
+    try:
+        os.mkdir(m.path("dir"))
+        f = open(m.path("dir", "new"), "wb")
+        f.write(b"first ")
+        f.flush()
+        os.rename(m.path("dir"), m.path("dir2"))
+        f.write(b"second")
+        f.close()
+        assert read(m.path("dir2", "new")) == b"first second"
+        assert not os.path.exists(m.path("dir"))
+    finally:
+        m.stop()
+        p.stop()
+    try:
+        assert obj(m, "dir2/new") == b"first second"
+        keys, _ = m.s3.list_objects(m.bucket)
+        assert sorted(keys) == ["dir2/", "dir2/new"], keys
+        assert not m.bad_lines()
+    finally:
+        m.s3.delete_bucket_recursive(m.bucket)
+
 
 def test_chmod_chown_utimens(d):
     m, t = d

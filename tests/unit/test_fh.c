@@ -1170,6 +1170,57 @@ static void test_remeta_presents_written_key(void **state)
 	env_free(e);
 }
 
+/*
+ * A staging write that fails part way (memory over budget, no staging
+ * file possible): none of its bytes are read later, neither past the end
+ * nor over older data.
+ */
+static void test_failed_write_not_readable(void **state)
+{
+	struct env *e = env_new(false, 16 * PS, 1);
+	const char *tmp = getenv("TMPDIR");
+	char *saved = tmp ? strdup(tmp) : NULL;
+	size_t big = 4 * PS;
+	unsigned char *a = malloc(big), *b = malloc(big), *got = malloc(big);
+	struct fh *h;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(got);
+	memset(a, 'A', big);
+	memset(b, 'B', big);
+	e->cfg.mem_limit = 2 * PS; /* two chunks */
+	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
+	h = open_new(e, "w");
+	assert_int_equal(fh_write(h, (char *)a, PS, 0), 0);
+	/* past the end: the first chunk fits, the next one needs a spill that fails */
+	assert_int_not_equal(fh_write(h, (char *)b, big, PS), 0);
+	assert_int_equal(fh_truncate(h, (off_t)(PS + big)), 0);
+	assert_int_equal(fh_read(h, (char *)got, big, PS, &n), 0);
+	assert_int_equal(n, big);
+	for (size_t i = 0; i < big; i++)
+		assert_int_equal(got[i], 0);
+	/* over older data: the old bytes stay */
+	assert_int_equal(fh_truncate(h, PS), 0);
+	assert_int_not_equal(fh_write(h, (char *)b, big, 0), 0);
+	assert_int_equal(fh_read(h, (char *)got, PS, 0, &n), 0);
+	assert_int_equal(n, PS);
+	assert_memory_equal(got, a, PS);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "w", a, PS);
+	free(saved);
+	free(a);
+	free(b);
+	free(got);
+	env_free(e);
+}
+
 static void test_append_two_handles(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1426,6 +1477,7 @@ int main(void)
 		BOTH(test_stream_times_no_copy),
 		cmocka_unit_test(test_stream_times_slow_upload),
 		BOTH(test_remeta_presents_written_key),
+		cmocka_unit_test(test_failed_write_not_readable),
 		BOTH(test_append_two_handles),
 		BOTH(test_rename_over_open_file),
 		BOTH(test_flush_while_writing),
