@@ -557,6 +557,7 @@ int fs_mkdir(const char *path, mode_t mode)
 		 */
 		cache_dir_put(c->cache, path, token, NULL, 0);
 		cache_dir_note(c->cache, path, S_IFDIR);
+		fs_touch_parent(c, path);
 	}
 	store_info_release(&info);
 	return r;
@@ -618,6 +619,7 @@ int fs_rmdir(const char *path)
 	if (r == 0) {
 		cache_dir_note(c->cache, path, 0);
 		cache_put_negative(c->cache, path, cache_token(c->cache));
+		fs_touch_parent(c, path);
 	}
 	return r;
 }
@@ -903,6 +905,8 @@ int fs_rename(const char *from, const char *to, unsigned int flags)
 		cache_dir_note(c->cache, from, 0);
 		cache_dir_note(c->cache, to, src.st.st_mode & S_IFMT);
 		cache_put_negative(c->cache, from, cache_token(c->cache));
+		fs_touch_parent(c, from);
+		fs_touch_parent(c, to);
 	}
 	return r;
 }

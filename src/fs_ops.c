@@ -179,7 +179,7 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 
 	memset(o, 0, sizeof(*o));
 	if (fs_is_root(path)) {
-		meta_dir_stat(&c->mc, c->mount_time, &o->st);
+		meta_dir_stat(&c->mc, __atomic_load_n(&c->root_mtime, __ATOMIC_RELAXED), &o->st);
 		return 0;
 	}
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
@@ -449,6 +449,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		a.etag[0] = '\0';
 		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
 		cache_dir_note(c->cache, path, S_IFREG);
+		fs_touch_parent(c, path);
 	}
 	store_info_release(&info);
 	return r;
@@ -502,6 +503,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)path;
 	if (size > INT_MAX)
 		size = INT_MAX;
+	if (off < 0 || off > FS_FILE_MAX || (off_t)size > FS_FILE_MAX - off)
+		return -EFBIG;
 	r = fh_write(f->fh, buf, size, off);
 	if (r == 0)
 		__atomic_add_fetch(&fs_ctx_get()->bytes_written, (uint64_t)size, __ATOMIC_RELAXED);
@@ -644,6 +647,7 @@ static int fs_unlink(const char *path)
 	if (r == 0) {
 		cache_dir_note(c->cache, path, 0);
 		cache_put_negative(c->cache, path, cache_token(c->cache));
+		fs_touch_parent(c, path);
 	}
 	return r;
 }
@@ -659,6 +663,8 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 	if (size < 0)
 		return -EINVAL;
+	if (size > FS_FILE_MAX)
+		return -EFBIG;
 	if (f) {
 		r = fh_truncate(f->fh, size);
 		return r ? r : touch_mtime(f);
@@ -937,6 +943,89 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	return edit_meta(path, fi, edit_utimens, t);
 }
 
+/*
+ * The times of directory @parent (with @dkey, its marker's key) after a
+ * change of its entries. Not through edit_meta(): that would drop the
+ * directory's cached listing, which creates in it rely on.
+ */
+static int touch_dir(struct fs_ctx *c, const char *parent, const char *dkey,
+		     const struct timespec *now)
+{
+	uint64_t token = cache_token(c->cache);
+	struct store_info info;
+	struct cache_attr a;
+	struct stat st;
+	enum cache_hit hit;
+	int r = 0;
+
+	memset(&info, 0, sizeof(info));
+	hit = cache_get(c->cache, parent, &a, &info);
+	/* Bulk changes in one directory: one update a second is enough. */
+	if (hit == CACHE_HIT && a.meta_known && a.st.st_mtime == now->tv_sec &&
+	    a.st.st_ctime == now->tv_sec)
+		goto out;
+	if (hit != CACHE_HIT || !a.has_info) {
+		store_info_release(&info);
+		memset(&info, 0, sizeof(info));
+		r = c->st->ops->head(c->st, dkey, &info);
+		if (r == -ENOENT) {
+			/* Implicit: no object to keep them, only the cache. */
+			if (hit == CACHE_HIT && a.meta_known && S_ISDIR(a.st.st_mode)) {
+				a.st.st_mtim = a.st.st_ctim = *now;
+				cache_put(c->cache, parent, token, &a, NULL);
+			}
+			r = 0;
+			goto out;
+		}
+		if (r)
+			goto out;
+	}
+	meta_to_stat(&c->mc, dkey, &info, &st);
+	r = complete_meta(&info.meta, &st);
+	if (r == 0)
+		r = meta_set_time(&info.meta, META_MTIME, now);
+	if (r == 0)
+		r = meta_set_time(&info.meta, META_CTIME, now);
+	if (r == 0)
+		r = c->st->ops->copy(c->st, dkey, dkey, &info.meta, &info.enc);
+	if (r == 0) {
+		fs_attr_from_info(c, dkey, &info, &a);
+		a.etag[0] = '\0'; /* a copy makes a new ETag */
+		cache_put(c->cache, parent, token, &a, &info);
+	}
+out:
+	store_info_release(&info);
+	return r;
+}
+
+void fs_touch_parent(struct fs_ctx *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[FS_KEYBUF + 2], dkey[FS_KEYBUF];
+	struct timespec now;
+	size_t pl;
+	int r;
+
+	if (!slash)
+		return;
+	fs_now(&now);
+	if (slash == path) {
+		__atomic_store_n(&c->root_mtime, now.tv_sec, __ATOMIC_RELAXED);
+		return;
+	}
+	pl = (size_t)(slash - path);
+	if (pl >= sizeof(parent))
+		return;
+	memcpy(parent, path, pl);
+	parent[pl] = '\0';
+	r = fs_path_to_key(c, parent, 1, dkey, sizeof(dkey));
+	if (r == 0)
+		r = touch_dir(c, parent, dkey, &now);
+	if (r)
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_FUSE, "cannot update the times of '%s': %s", parent,
+			strerror(-r));
+}
+
 /* ---- extended attributes ---------------------------------------------- */
 
 /*
@@ -1066,9 +1155,18 @@ static int fs_symlink(const char *target, const char *path)
 		a.etag[0] = '\0';
 		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
 		cache_dir_note(c->cache, path, S_IFLNK);
+		fs_touch_parent(c, path);
 	}
 	store_info_release(&info);
 	return r;
+}
+
+/* Objects have one name each: no hard links (link(2) documents EPERM for that). */
+static int fs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
 }
 
 /* ---- special files ----------------------------------------------------- */
@@ -1113,6 +1211,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 		a.etag[0] = '\0';
 		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
 		cache_dir_note(c->cache, path, type);
+		fs_touch_parent(c, path);
 	}
 	store_info_release(&info);
 	return r;
@@ -1256,6 +1355,7 @@ static const struct fuse_operations ops = {
 	.utimens = fs_utimens,
 	.symlink = fs_symlink,
 	.mknod = fs_mknod,
+	.link = fs_link,
 	.readlink = fs_readlink,
 	.statfs = fs_statfs,
 	.getxattr = fs_getxattr,
@@ -1294,6 +1394,7 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->st = st;
 	c->prefix_len = strlen(cfg->prefix);
 	c->mount_time = time(NULL);
+	c->root_mtime = c->mount_time;
 	c->mc.uid = cfg->has_uid ? cfg->uid : uid;
 	c->mc.gid = cfg->has_gid ? cfg->gid : gid;
 	c->mc.force_uid = cfg->has_uid;

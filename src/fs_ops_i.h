@@ -27,6 +27,8 @@
 
 #define FS_KEY_MAX 1024 /* longest key S3 accepts */
 #define FS_KEYBUF (FS_KEY_MAX + 2)
+/* The largest object S3 stores (5 TiB): larger files fail with EFBIG. */
+#define FS_FILE_MAX ((off_t)5 << 40)
 
 /* The state of a mount; immutable but for the caches and the fh layer. */
 struct fs_ctx {
@@ -38,6 +40,7 @@ struct fs_ctx {
 	struct meta_cfg mc;
 	struct mime_table *mime; /* read-only after fs_ctx_new(); NULL: none loaded */
 	time_t mount_time;
+	time_t root_mtime; /* atomic: the mount root's mtime and ctime (no object holds them) */
 	size_t prefix_len;
 	int shutdown_err;		    /* set by destroy(): open files not stored */
 	uint64_t bytes_read, bytes_written; /* atomic: read() and write() totals */
@@ -82,6 +85,16 @@ int fs_hidden_drop(struct fs_ctx *c, const char *path);
  * 0 or -ENOMEM.
  */
 int fs_set_content_type(const struct fs_ctx *c, const char *key, struct store_meta *m) MUST_CHECK;
+
+/*
+ * An entry of @path's parent directory was added, removed or renamed: set
+ * the parent's mtime and ctime to now (POSIX), at most once a second per
+ * directory. A directory with a marker object keeps them there (one copy
+ * request); the mount root keeps them in memory; an implicit directory
+ * has nowhere to keep them. Failures are only logged at debug level: the
+ * entry change itself succeeded.
+ */
+void fs_touch_parent(struct fs_ctx *c, const char *path);
 
 /* The mount's state, inside a FUSE operation. */
 static inline struct fs_ctx *fs_ctx_get(void)

@@ -311,3 +311,67 @@ def test_name_and_key_too_long(shared):
     assert requests_since(m, since) == []
     assert os.path.exists(m.path(ok))
     assert not m.bad_lines(allow=(r"obsmount debug:",))
+
+
+# ---- times --------------------------------------------------------------------
+
+def test_parent_times(shared):
+    """Adding, removing or renaming an entry moves the directory's mtime and
+    ctime (kept in the directory's marker object, so past a remount), also
+    for the mount root while mounted."""
+    m = shared()
+    d = m.path("d")
+    os.mkdir(d)
+    os.utime(d, (1000000000, 1000000000))
+    steps = [
+        lambda: open(os.path.join(d, "f"), "w").close(),
+        lambda: os.mkdir(os.path.join(d, "sub")),
+        lambda: os.symlink("t", os.path.join(d, "l")),
+        lambda: os.mkfifo(os.path.join(d, "p")),
+        lambda: os.rename(os.path.join(d, "f"), os.path.join(d, "g")),
+        lambda: os.unlink(os.path.join(d, "g")),
+        lambda: os.rmdir(os.path.join(d, "sub")),
+    ]
+    for step in steps:
+        before = os.stat(d)
+        time.sleep(1.05)
+        step()
+        after = os.stat(d)
+        assert after.st_mtime > before.st_mtime and after.st_ctime > before.st_ctime
+    root = os.stat(m.dir).st_mtime
+    time.sleep(1.05)
+    os.mkdir(m.path("e"))
+    assert os.stat(m.dir).st_mtime > root
+    last = os.stat(d).st_mtime
+    m.stop()
+    m.start()
+    assert os.stat(d).st_mtime == last
+    assert not m.bad_lines()
+
+
+def test_file_too_large(shared):
+    """Past S3's largest object (5 TiB): EFBIG at once, for truncate,
+    ftruncate and write, and the file stays as it was."""
+    m = shared()
+    p = m.path("f")
+    with open(p, "wb") as f:
+        f.write(b"abc")
+    assert errno_of(os.truncate, p, 999999999999999) == errno.EFBIG
+    fd = os.open(p, os.O_RDWR)
+    try:
+        assert errno_of(os.ftruncate, fd, (5 << 40) + 1) == errno.EFBIG
+        assert errno_of(os.pwrite, fd, b"x", 5 << 40) == errno.EFBIG
+    finally:
+        os.close(fd)
+    with open(p, "rb") as f:
+        assert f.read() == b"abc"
+    assert not m.bad_lines()
+
+
+def test_link_is_eperm(shared):
+    """No hard links: EPERM, nothing stored."""
+    m = shared()
+    open(m.path("a"), "w").close()
+    assert errno_of(os.link, m.path("a"), m.path("b")) == errno.EPERM
+    assert sorted(os.listdir(m.dir)) == ["a"]
+    assert os.stat(m.path("a")).st_nlink == 1

@@ -108,8 +108,8 @@ static void test_s3fs_headers(void **state)
 		meta_to_stat(&plain, "node", &i, &st);
 		assert_int_equal(st.st_mode, types[k] | 0640);
 		/* Only devices have a device number. */
-		assert_int_equal(st.st_rdev, types[k] == S_IFCHR || types[k] == S_IFBLK
-						     ? makedev(1, 2) : 0);
+		assert_int_equal(st.st_rdev,
+				 types[k] == S_IFCHR || types[k] == S_IFBLK ? makedev(1, 2) : 0);
 	}
 	/* Without the header (s3fs-fuse): device 0. */
 	meta_remove(&i.meta, META_RDEV);
