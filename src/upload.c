@@ -854,9 +854,17 @@ int mpu_flush_locked(struct fh_file *f)
 		  m->next_off > size || size < psize ||
 		  (meta_stale(m, sn.mg0, sn.tg0) && size > COPY_MAX)))
 		mpu_drop_locked(f);
+	bool streamed = f->mpu != NULL;
 	if (!f->mpu && size < psize)
 		err = put_locked(f, key, &meta, size, etag);
 	else
+		err = multipart_locked(f, key, &sn, etag, &times_from_lm);
+	/*
+	 * A part streamed before the flush may fail while the flush waits for
+	 * it: the data is all staged, so start over once, as a flush that
+	 * found the failure already does.
+	 */
+	if (err && streamed && !f->mpu && size >= psize)
 		err = multipart_locked(f, key, &sn, etag, &times_from_lm);
 	/* what the cache learns is what the object says: Last-Modified, now */
 	if (!err && times_from_lm)
