@@ -406,6 +406,24 @@ int fs_set_content_type(const struct fs_ctx *c, const char *key, struct store_me
 	return 0;
 }
 
+/*
+ * Remember what create, symlink and mknod just stored at @key (@path): its
+ * attributes (no ETag: ours is not known), its name of type @type in the
+ * parent's listing, and the parent's new times.
+ */
+static void cache_created(struct fs_ctx *c, const char *path, const char *key,
+			  struct store_info *info, time_t now, mode_t type)
+{
+	struct cache_attr a;
+
+	info->last_modified = now;
+	fs_attr_from_info(c, key, info, &a);
+	a.etag[0] = '\0';
+	cache_put(c->cache, path, cache_token(c->cache), &a, info);
+	cache_dir_note(c->cache, path, type);
+	fs_touch_parent(c, path);
+}
+
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx_get();
@@ -444,12 +462,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		r = new_file(c, fh, fi);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
-		info.last_modified = now.tv_sec;
-		fs_attr_from_info(c, key, &info, &a);
-		a.etag[0] = '\0';
-		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
-		cache_dir_note(c->cache, path, S_IFREG);
-		fs_touch_parent(c, path);
+		cache_created(c, path, key, &info, now.tv_sec, S_IFREG);
 	}
 	store_info_release(&info);
 	return r;
@@ -1133,7 +1146,6 @@ static int fs_symlink(const char *target, const char *path)
 	struct fuse_context *fc = fuse_get_context();
 	char key[FS_KEYBUF];
 	struct store_info info;
-	struct cache_attr a;
 	struct timespec now;
 	int r;
 
@@ -1150,12 +1162,7 @@ static int fs_symlink(const char *target, const char *path)
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
 		info.size = strlen(target);
-		info.last_modified = now.tv_sec;
-		fs_attr_from_info(c, key, &info, &a);
-		a.etag[0] = '\0';
-		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
-		cache_dir_note(c->cache, path, S_IFLNK);
-		fs_touch_parent(c, path);
+		cache_created(c, path, key, &info, now.tv_sec, S_IFLNK);
 	}
 	store_info_release(&info);
 	return r;
@@ -1184,7 +1191,6 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	mode_t type = mode & S_IFMT;
 	char key[FS_KEYBUF];
 	struct store_info info;
-	struct cache_attr a;
 	struct timespec now;
 	int r;
 
@@ -1206,12 +1212,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
-		info.last_modified = now.tv_sec;
-		fs_attr_from_info(c, key, &info, &a);
-		a.etag[0] = '\0';
-		cache_put(c->cache, path, cache_token(c->cache), &a, &info);
-		cache_dir_note(c->cache, path, type);
-		fs_touch_parent(c, path);
+		cache_created(c, path, key, &info, now.tv_sec, type);
 	}
 	store_info_release(&info);
 	return r;
