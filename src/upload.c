@@ -705,7 +705,7 @@ struct snap {
  * of its Last-Modified (*times_from_lm). f->lock held.
  */
 static int multipart_locked(struct fh_file *f, const char *key, const struct snap *sn, char *etag,
-			    bool *times_from_lm)
+			    bool *times_from_lm, bool *completed_out)
 {
 	struct store *st = f->ctx->st;
 	struct mpu *m = f->mpu;
@@ -733,6 +733,7 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sna
 	if (err == -ENOENT)
 		err = completed_anyway(st, m->key, m->parts, n, sn->size);
 	bool completed = !err;
+	*completed_out = completed;
 	if (completed) {
 		mpu_etag(m->parts, n, etag);
 		if (!stale && m->times_left_out && !lm_gives_times(f->ctx, m, t0))
@@ -847,7 +848,7 @@ int mpu_flush_locked(struct fh_file *f)
 	struct snap sn = { .meta = &meta, .mg0 = f->meta_gen, .tg0 = f->times_gen, .size = size };
 	size_t psize = part_size_for(f, size);
 	struct mpu *m = f->mpu;
-	bool times_from_lm = false;
+	bool times_from_lm = false, completed = false;
 	sn.psize = psize;
 	/* a streamed upload is kept only if it still fits what is to be stored */
 	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
@@ -858,14 +859,16 @@ int mpu_flush_locked(struct fh_file *f)
 	if (!f->mpu && size < psize)
 		err = put_locked(f, key, &meta, size, etag);
 	else
-		err = multipart_locked(f, key, &sn, etag, &times_from_lm);
+		err = multipart_locked(f, key, &sn, etag, &times_from_lm, &completed);
 	/*
 	 * A part streamed before the flush may fail while the flush waits for
 	 * it: the data is all staged, so start over once, as a flush that
-	 * found the failure already does.
+	 * found the failure already does. Not when the upload completed and
+	 * only its metadata copy failed: the data is stored, the error is
+	 * reported and the next flush tries again.
 	 */
-	if (err && streamed && !f->mpu && size >= psize)
-		err = multipart_locked(f, key, &sn, etag, &times_from_lm);
+	if (err && streamed && !completed && !f->mpu && size >= psize)
+		err = multipart_locked(f, key, &sn, etag, &times_from_lm, &completed);
 	/* what the cache learns is what the object says: Last-Modified, now */
 	if (!err && times_from_lm)
 		strip_times(f->ctx, &meta);
