@@ -1171,7 +1171,7 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 	if (off < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&f->lock);
-	err = f->err;
+	err = f->write_err ? f->write_err : f->err;
 	if (err)
 		goto out;
 	if (h->flags & O_APPEND)
@@ -1197,6 +1197,16 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 	err = fh_stg_pwrite(f, buf, size, (uint64_t)off);
 	if (err) {
 		stg_undo(f, (uint64_t)off, size, old);
+		/*
+		 * The application was told that this write failed and may give
+		 * up on the file: storing the rest would replace the previous
+		 * version with a partial file. From now on every write, flush
+		 * and close of this file fails and nothing of it is stored.
+		 */
+		f->write_err = err;
+		log_msg(LOG_LVL_ERR, LOG_CAT_FH,
+			"'%s': a write could not be staged (%s); the file will not be stored, its previous version stays",
+			f->key, strerror(-err));
 		goto out;
 	}
 	err = fh_ivl_add(&f->present, (uint64_t)off, end);

@@ -146,6 +146,7 @@ struct fh_file {
 	uint64_t meta_gen;  /* bumped by every change of meta but the write times */
 	uint64_t times_gen; /* bumped by fh_set_meta_times() */
 	int err;	    /* sticky upload error, 0 once a flush succeeds */
+	int write_err;	    /* a write could not be staged: never stored, for good */
 	bool flushing;
 	bool held; /* by a rename (fh_hold()): no flush or streaming until it ends */
 	struct fh_stg stg;

@@ -822,6 +822,11 @@ int mpu_flush_locked(struct fh_file *f)
 
 	while (f->flushing || f->held)
 		pthread_cond_wait(&f->cond, &f->lock);
+	if (f->write_err) {
+		mpu_drop_locked(f); /* abort: a partial file never replaces the object */
+		notify(f, f->key, NULL, 0, NULL, false);
+		return f->write_err;
+	}
 	if (!f->dirty) {
 		mpu_drop_locked(f); /* nothing to store: no upload may linger */
 		return f->err;

@@ -1184,6 +1184,7 @@ static void test_failed_write_not_readable(void **state)
 	unsigned char *a = malloc(big), *b = malloc(big), *got = malloc(big);
 	struct fh *h;
 	size_t n = 0;
+	void *data = NULL;
 
 	(void)state;
 	assert_non_null(a);
@@ -1195,29 +1196,56 @@ static void test_failed_write_not_readable(void **state)
 	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
 	h = open_new(e, "w");
 	assert_int_equal(fh_write(h, (char *)a, PS, 0), 0);
-	/* past the end: the first chunk fits, the next one needs a spill that fails */
-	assert_int_not_equal(fh_write(h, (char *)b, big, PS), 0);
-	assert_int_equal(fh_truncate(h, (off_t)(PS + big)), 0);
-	assert_int_equal(fh_read(h, (char *)got, big, PS, &n), 0);
-	assert_int_equal(n, big);
-	for (size_t i = 0; i < big; i++)
-		assert_int_equal(got[i], 0);
-	/* over older data: the old bytes stay */
-	assert_int_equal(fh_truncate(h, PS), 0);
+	/* over older data: the first chunk fits, the next one needs a spill that fails */
 	assert_int_not_equal(fh_write(h, (char *)b, big, 0), 0);
+	/* no byte of the failed write is readable: the old bytes stay */
 	assert_int_equal(fh_read(h, (char *)got, PS, 0, &n), 0);
 	assert_int_equal(n, PS);
 	assert_memory_equal(got, a, PS);
+	/* the file is never stored: every later write, flush and close fails */
+	assert_int_not_equal(fh_write(h, (char *)a, 10, 0), 0);
+	assert_int_not_equal(fh_flush(h), 0);
 	if (saved)
 		setenv("TMPDIR", saved, 1);
 	else
 		unsetenv("TMPDIR");
-	assert_int_equal(fh_release(h), 0);
-	assert_object(e, "w", a, PS);
+	assert_int_not_equal(fh_release(h), 0);
+	assert_int_equal(mem_store_fetch(e->st, "w", &data, &n), -ENOENT);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
 	free(saved);
 	free(a);
 	free(b);
 	free(got);
+	env_free(e);
+}
+
+/* A write that fails over an existing object: close fails, the object stays. */
+static void test_failed_write_keeps_previous(void **state)
+{
+	struct env *e = env_new(false, 16 * PS, 1);
+	const char *tmp = getenv("TMPDIR");
+	char *saved = tmp ? strdup(tmp) : NULL;
+	size_t big = 4 * PS;
+	unsigned char *old = rnd(big, 7), *b = rnd(big, 8);
+	struct fh *h;
+
+	(void)state;
+	assert_int_equal(e->st->ops->put(e->st, "prev", old, big, NULL, NULL), 0);
+	e->cfg.mem_limit = 2 * PS;
+	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
+	h = open_existing(e, "prev", O_RDWR | O_TRUNC);
+	assert_int_equal(fh_truncate(h, 0), 0);
+	assert_int_not_equal(fh_write(h, (char *)b, big, 0), 0);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	assert_int_not_equal(fh_release(h), 0);
+	assert_object(e, "prev", old, big);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(saved);
+	free(old);
+	free(b);
 	env_free(e);
 }
 
@@ -1478,6 +1506,7 @@ int main(void)
 		cmocka_unit_test(test_stream_times_slow_upload),
 		BOTH(test_remeta_presents_written_key),
 		cmocka_unit_test(test_failed_write_not_readable),
+		cmocka_unit_test(test_failed_write_keeps_previous),
 		BOTH(test_append_two_handles),
 		BOTH(test_rename_over_open_file),
 		BOTH(test_flush_while_writing),
