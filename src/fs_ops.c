@@ -468,6 +468,18 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return r;
 }
 
+/*
+ * The errno of a data operation (read, write, flush, fsync, close) that
+ * failed. A server that kept asking to slow down past the retries is
+ * EAGAIN inside; on a regular file that tells applications "no data yet,
+ * try again" (Python's read() returns None, some programs spin), so it
+ * leaves as EIO.
+ */
+static int io_errno(int r)
+{
+	return r == -EAGAIN ? -EIO : r;
+}
+
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	size_t got = 0;
@@ -477,7 +489,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	r = fh_read(open_file(fi)->fh, buf, size, off, &got);
 	if (r == 0)
 		__atomic_add_fetch(&fs_ctx_get()->bytes_read, (uint64_t)got, __ATOMIC_RELAXED);
-	return r ? r : (int)got;
+	return r ? io_errno(r) : (int)got;
 }
 
 /* The metadata a write moves: fh leaves it to Last-Modified in a streamed upload. */
@@ -523,20 +535,20 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		__atomic_add_fetch(&fs_ctx_get()->bytes_written, (uint64_t)size, __ATOMIC_RELAXED);
 	if (r == 0)
 		r = touch_mtime(f);
-	return r ? r : (int)size;
+	return r ? io_errno(r) : (int)size;
 }
 
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
-	return fh_flush(open_file(fi)->fh);
+	return io_errno(fh_flush(open_file(fi)->fh));
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)datasync;
-	return fh_flush(open_file(fi)->fh);
+	return io_errno(fh_flush(open_file(fi)->fh));
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -550,7 +562,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		log_msg(LOG_LVL_ERR, LOG_CAT_FUSE, "cannot store '%s' on close: %s",
 			path ? path : "?", strerror(-r));
 	free(f);
-	return r;
+	return io_errno(r);
 }
 
 /* ---- unlinked open files ---------------------------------------------- */
