@@ -141,7 +141,7 @@ static int op_get_range(struct store *s, const char *key, uint64_t off, size_t l
 	int rc = source(s, enc, &ch, &src);
 	if (!rc)
 		rc = s3_get_object(ctx_of(s), key, off, len, buf, got, src,
-				   enc ? enc : &unknown_enc, NULL, NULL);
+				   enc ? enc : &unknown_enc, NULL, NULL, NULL);
 	return rc;
 }
 
@@ -191,7 +191,7 @@ static int op_mpu_part_copy(struct store *s, const char *key, const char *upload
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
 		rc = s3_upload_part_copy(ctx_of(s), key, upload_id, number, src, off, len, dst,
-					 from, src_enc ? src_enc : &unknown_enc, out, NULL);
+					 from, src_enc ? src_enc : &unknown_enc, NULL, out, NULL);
 	return rc;
 }
 
@@ -221,7 +221,7 @@ static int op_copy(struct store *s, const char *src, const char *dst, const stru
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
 		rc = s3_copy_object(ctx_of(s), src, dst, meta, to, from,
-				    src_enc ? src_enc : &unknown_enc, NULL, NULL);
+				    src_enc ? src_enc : &unknown_enc, NULL, NULL, NULL);
 	return rc;
 }
 
