@@ -542,7 +542,7 @@ int fs_mkdir(const char *path, mode_t mode)
 	fs_now(&now);
 	r = meta_init(&info.meta, S_IFDIR | (mode & 07777), fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta, &info.enc);
+		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta, &info.enc, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		uint64_t token = cache_token(c->cache);
@@ -641,7 +641,7 @@ static int copy_part(void *arg, size_t i)
 	uint64_t len = p->size - off < p->part ? p->size - off : p->part;
 
 	return p->c->st->ops->mpu_part_copy(p->c->st, p->dst, p->upload_id, (int)i + 1, p->src, off,
-					    len, p->enc, &p->parts[i]);
+					    len, p->enc, NULL, &p->parts[i]);
 }
 
 /* Copy a large object by parallel UploadPartCopy, keeping its metadata. */
@@ -668,7 +668,7 @@ static int copy_multipart(struct fs_ctx *c, const char *src, const char *dst,
 	p.upload_id = upload_id;
 	r = fs_run_parallel(c->cfg->parallel, n, copy_part, &p);
 	if (r == 0)
-		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n, &info->enc);
+		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n, &info->enc, NULL);
 	if (r)
 		(void)c->st->ops->mpu_abort(c->st, dst, upload_id);
 out:
@@ -698,7 +698,7 @@ static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struc
 		return r;
 	if (info->size > COPY_MAX)
 		return copy_multipart(c, src, dst, info);
-	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc);
+	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc, NULL);
 }
 
 static int rename_file(struct fs_ctx *c, const char *from, const char *to)

@@ -473,10 +473,12 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	size_t got = 0;
 	int r;
 
-	(void)path;
 	r = fh_read(open_file(fi)->fh, buf, size, off, &got);
 	if (r == 0)
 		__atomic_add_fetch(&fs_ctx_get()->bytes_read, (uint64_t)got, __ATOMIC_RELAXED);
+	/* replaced by another client: the next open must not trust a cached ETag */
+	if (r == -ESTALE && path)
+		cache_invalidate(fs_ctx_get()->cache, path);
 	return r ? r : (int)got;
 }
 
@@ -556,8 +558,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 /* ---- unlinked open files ---------------------------------------------- */
 
 struct fs_hidden {
-	char *path;	/* owned: the hidden name libfuse gave it */
-	struct fh *fh;	/* owned reference */
+	char *path;    /* owned: the hidden name libfuse gave it */
+	struct fh *fh; /* owned reference */
 	struct fs_hidden *next;
 };
 
@@ -793,7 +795,7 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 			memset(&o, 0, sizeof(o));
 			r = c->st->ops->head(c->st, key, &o.info);
 			if (r == 0)
-				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc);
+				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc, NULL);
 			fs_obj_release(&o);
 		}
 		store_meta_release(&openm);
@@ -817,13 +819,13 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	if (S_ISDIR(o.st.st_mode) && !o.marker) {
 		if (!o.info.meta.content_type)
 			o.info.meta.content_type = strdup(META_DIR_CONTENT_TYPE);
-		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta, &o.info.enc);
+		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta, &o.info.enc, NULL);
 	} else if (S_ISDIR(o.st.st_mode)) {
-		r = c->st->ops->copy(c->st, dkey, dkey, &o.info.meta, &o.info.enc);
+		r = c->st->ops->copy(c->st, dkey, dkey, &o.info.meta, &o.info.enc, NULL);
 	} else if (!o.has_info) {
 		r = -EIO;
 	} else {
-		r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc);
+		r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
 	}
 	cache_invalidate(c->cache, path);
 	if (r == 0 && o.has_info) {
@@ -1000,7 +1002,7 @@ static int touch_dir(struct fs_ctx *c, const char *parent, const char *dkey,
 	if (r == 0)
 		r = meta_set_time(&info.meta, META_CTIME, now);
 	if (r == 0)
-		r = c->st->ops->copy(c->st, dkey, dkey, &info.meta, &info.enc);
+		r = c->st->ops->copy(c->st, dkey, dkey, &info.meta, &info.enc, NULL);
 	if (r == 0) {
 		fs_attr_from_info(c, dkey, &info, &a);
 		a.etag[0] = '\0'; /* a copy makes a new ETag */
@@ -1157,7 +1159,7 @@ static int fs_symlink(const char *target, const char *path)
 	/* As s3fs: the target is the body, the mode says S_IFLNK. */
 	r = meta_init(&info.meta, S_IFLNK | 0777, fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, target, strlen(target), &info.meta, NULL);
+		r = c->st->ops->put(c->st, key, target, strlen(target), &info.meta, NULL, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
@@ -1208,7 +1210,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	if (r == 0)
 		r = fs_set_content_type(c, key, &info.meta);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL);
+		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
@@ -1236,7 +1238,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		r = -EINVAL;
 	if (r == 0) {
 		want = (uint64_t)o.st.st_size < size - 1 ? (size_t)o.st.st_size : size - 1;
-		r = c->st->ops->get_range(c->st, key, 0, want, buf, &got, &o.info.enc);
+		r = c->st->ops->get_range(c->st, key, 0, want, buf, &got, &o.info.enc, NULL);
 	}
 	if (r == 0)
 		buf[got] = '\0';
