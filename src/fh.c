@@ -518,14 +518,29 @@ static void stg_release(struct fh_file *f)
 		mem_unaccount(f, s->mem);
 }
 
+/*
+ * A read pinned to @etag failed with -ESTALE: did our own store replace
+ * the object since (f->etag moved on), so that the read is to be tried
+ * again with the new ETag? @wait: first let a store in progress end (its
+ * new ETag is published when it does). f->lock held; may wait.
+ */
+static bool own_store_locked(struct fh_file *f, const char *etag, bool wait)
+{
+	while (wait && f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	return strcmp(f->etag, etag) != 0;
+}
+
 int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
 {
 	struct store *st = f->ctx->st;
 	struct store_enc enc = f->enc;
+	char etag[STORE_ETAG_MAX];
 	uint64_t ga, gb;
 	char *buf = NULL;
 	int err = 0;
 
+	memcpy(etag, f->etag, sizeof(etag));
 	while (fh_ivl_next_gap(&f->present, a, b < f->base_size ? b : f->base_size, &ga, &gb)) {
 		size_t n = gb - ga < FETCH_MAX ? (size_t)(gb - ga) : FETCH_MAX, got = 0;
 		if (!buf) {
@@ -534,8 +549,17 @@ int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
 				return -ENOMEM;
 		}
 		pthread_mutex_unlock(&f->lock);
-		err = st->ops->get_range(st, key, ga, n, buf, &got, &enc);
+		err = st->ops->get_range(st, key, ga, n, buf, &got, &enc, etag);
 		pthread_mutex_lock(&f->lock);
+		/* a flush may call this: never wait for one */
+		if (err == -ESTALE && own_store_locked(f, etag, false)) {
+			memcpy(etag, f->etag, sizeof(etag));
+			enc = f->enc;
+			free(buf); /* the next gap may be larger */
+			buf = NULL;
+			err = 0;
+			continue;
+		}
 		if (!err && got != n)
 			err = -EIO; /* the object is shorter than it was */
 		if (err)
@@ -980,6 +1004,8 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 		table_unlink(ctx, other); /* replaced: its handles live on, detached */
 	free(f->key);
 	f->key = nk;
+	/* the copy there has an ETag of its own, not known here: reads go unpinned */
+	f->etag[0] = '\0';
 	pthread_mutex_unlock(&ctx->lock);
 	/* a streamed upload still targets the old key */
 	mpu_drop_locked(f);
@@ -1146,6 +1172,7 @@ void fh_hold_end(struct fh_hold *h, bool moved)
 		free(f->key);
 		f->key = h->newkey[i];
 		h->newkey[i] = NULL;
+		f->etag[0] = '\0'; /* as in fh_rename_key() */
 		pthread_mutex_unlock(&ctx->lock);
 		pthread_mutex_unlock(&f->lock);
 	}
@@ -1321,6 +1348,7 @@ struct read_job {
 	struct fh_file *f;
 	struct fh_slot *slot;
 	struct store_enc enc;
+	char etag[STORE_ETAG_MAX]; /* the version the file reads */
 	char *key;
 };
 
@@ -1334,7 +1362,7 @@ static void read_run(struct fh_job *j)
 	int err;
 
 	/* the slot is LOADING: nobody else touches its fields or data */
-	err = st->ops->get_range(st, rj->key, s->off, s->len, s->data, &got, &rj->enc);
+	err = st->ops->get_range(st, rj->key, s->off, s->len, s->data, &got, &rj->enc, rj->etag);
 	if (!err && got > s->len)
 		err = -EIO;
 	pthread_mutex_lock(&f->lock);
@@ -1415,6 +1443,7 @@ static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, uint64_t kee
 	rj->f = f;
 	rj->slot = victim;
 	rj->enc = f->enc;
+	memcpy(rj->etag, f->etag, sizeof(rj->etag));
 	f->reads_inflight++;
 	mpu_pool_submit(f->ctx->pool, &rj->job);
 	return victim;
@@ -1449,14 +1478,18 @@ static int read_remote(struct fh_file *f, char *dst, uint64_t pos, uint64_t lim,
 	if (f->n_slots == 0) {
 		struct store *st = f->ctx->st;
 		struct store_enc enc = f->enc;
+		char etag[STORE_ETAG_MAX];
 		char *key = strdup(f->key);
 		size_t want = (size_t)(lim - pos), got = 0;
 		if (!key)
 			return -ENOMEM;
+		memcpy(etag, f->etag, sizeof(etag));
 		pthread_mutex_unlock(&f->lock);
-		int err = st->ops->get_range(st, key, pos, want, dst, &got, &enc);
+		int err = st->ops->get_range(st, key, pos, want, dst, &got, &enc, etag);
 		pthread_mutex_lock(&f->lock);
 		free(key);
+		if (err == -ESTALE && own_store_locked(f, etag, true))
+			return 0; /* again, from the version we stored */
 		if (err)
 			return err;
 		if (got > want)
@@ -1475,8 +1508,14 @@ static int read_remote(struct fh_file *f, char *dst, uint64_t pos, uint64_t lim,
 		return 0;
 	}
 	if (s->state == FH_SLOT_ERROR) {
+		if (s->err == -ESTALE && f->flushing) {
+			/* our own store may be replacing the object: its end invalidates the slot */
+			while (f->flushing)
+				pthread_cond_wait(&f->cond, &f->lock);
+			return 0;
+		}
 		s->state = FH_SLOT_EMPTY; /* a later read tries again */
-		if (!*retried) {
+		if (!*retried && s->err != -ESTALE) {
 			/* it may have been a prefetch long ago: fetch it once more */
 			*retried = true;
 			return 0;

@@ -136,6 +136,13 @@ struct fh_file {
 	char *key;	     /* written under f->lock and ctx->lock */
 	struct store_meta meta;
 	struct store_enc enc;
+	/*
+	 * The ETag of the stored version the file reads from and copies parts
+	 * of: every such request is conditional on it, so that an object
+	 * another client replaced is never read or stored as a mix of two
+	 * versions (-ESTALE). Our own stores move it on; "" is unknown (no
+	 * condition).
+	 */
 	char etag[STORE_ETAG_MAX];
 	bool has_base; /* an object exists in the store to read from */
 	bool detached; /* replaced by a rename: never uploaded again */

@@ -542,7 +542,7 @@ int fs_mkdir(const char *path, mode_t mode)
 	fs_now(&now);
 	r = meta_init(&info.meta, S_IFDIR | (mode & 07777), fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta, &info.enc);
+		r = c->st->ops->put(c->st, dkey, "", 0, &info.meta, &info.enc, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		uint64_t token = cache_token(c->cache);
@@ -629,6 +629,7 @@ int fs_rmdir(const char *path)
 struct part_copy {
 	struct fs_ctx *c;
 	const char *src, *dst, *upload_id;
+	const char *etag; /* of the source's HEAD: every part comes from that version */
 	const struct store_enc *enc;
 	uint64_t size, part;
 	struct store_part *parts;
@@ -641,7 +642,7 @@ static int copy_part(void *arg, size_t i)
 	uint64_t len = p->size - off < p->part ? p->size - off : p->part;
 
 	return p->c->st->ops->mpu_part_copy(p->c->st, p->dst, p->upload_id, (int)i + 1, p->src, off,
-					    len, p->enc, &p->parts[i]);
+					    len, p->enc, p->etag, &p->parts[i]);
 }
 
 /* Copy a large object by parallel UploadPartCopy, keeping its metadata. */
@@ -655,6 +656,7 @@ static int copy_multipart(struct fs_ctx *c, const char *src, const char *dst,
 	size_t n;
 	int r;
 
+	p.etag = info->etag;
 	p.part = c->cfg->part_size > COPY_PART_MIN ? c->cfg->part_size : COPY_PART_MIN;
 	if (p.part < (info->size + MPU_MAX_PARTS - 1) / MPU_MAX_PARTS)
 		p.part = (info->size + MPU_MAX_PARTS - 1) / MPU_MAX_PARTS;
@@ -668,7 +670,7 @@ static int copy_multipart(struct fs_ctx *c, const char *src, const char *dst,
 	p.upload_id = upload_id;
 	r = fs_run_parallel(c->cfg->parallel, n, copy_part, &p);
 	if (r == 0)
-		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n, &info->enc);
+		r = c->st->ops->mpu_complete(c->st, dst, upload_id, p.parts, n, &info->enc, NULL);
 	if (r)
 		(void)c->st->ops->mpu_abort(c->st, dst, upload_id);
 out:
@@ -682,7 +684,8 @@ out:
  * kept, except that, as s3fs does, the Content-Type follows the new name
  * and, for the renamed entry itself (@renamed; not the entries below a
  * renamed directory), ctime is now. @info (the source's HEAD) is updated
- * to match.
+ * to match. The copy is of the version that HEAD saw: a source replaced
+ * meanwhile fails it with -ESTALE, rather than a copy mixing two versions.
  */
 static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struct store_info *info,
 		       bool renamed)
@@ -698,7 +701,7 @@ static int copy_object(struct fs_ctx *c, const char *src, const char *dst, struc
 		return r;
 	if (info->size > COPY_MAX)
 		return copy_multipart(c, src, dst, info);
-	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc);
+	return c->st->ops->copy(c->st, src, dst, &info->meta, &info->enc, info->etag);
 }
 
 static int rename_file(struct fs_ctx *c, const char *from, const char *to)

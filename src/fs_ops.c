@@ -485,10 +485,12 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	size_t got = 0;
 	int r;
 
-	(void)path;
 	r = fh_read(open_file(fi)->fh, buf, size, off, &got);
 	if (r == 0)
 		__atomic_add_fetch(&fs_ctx_get()->bytes_read, (uint64_t)got, __ATOMIC_RELAXED);
+	/* replaced by another client: the next open must not trust a cached ETag */
+	if (r == -ESTALE && path)
+		cache_invalidate(fs_ctx_get()->cache, path);
 	return r ? io_errno(r) : (int)got;
 }
 
@@ -568,8 +570,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 /* ---- unlinked open files ---------------------------------------------- */
 
 struct fs_hidden {
-	char *path;	/* owned: the hidden name libfuse gave it */
-	struct fh *fh;	/* owned reference */
+	char *path;    /* owned: the hidden name libfuse gave it */
+	struct fh *fh; /* owned reference */
 	struct fs_hidden *next;
 };
 
@@ -805,7 +807,7 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 			memset(&o, 0, sizeof(o));
 			r = c->st->ops->head(c->st, key, &o.info);
 			if (r == 0)
-				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc);
+				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc, NULL);
 			fs_obj_release(&o);
 		}
 		store_meta_release(&openm);
@@ -829,13 +831,13 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	if (S_ISDIR(o.st.st_mode) && !o.marker) {
 		if (!o.info.meta.content_type)
 			o.info.meta.content_type = strdup(META_DIR_CONTENT_TYPE);
-		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta, &o.info.enc);
+		r = c->st->ops->put(c->st, dkey, "", 0, &o.info.meta, &o.info.enc, NULL);
 	} else if (S_ISDIR(o.st.st_mode)) {
-		r = c->st->ops->copy(c->st, dkey, dkey, &o.info.meta, &o.info.enc);
+		r = c->st->ops->copy(c->st, dkey, dkey, &o.info.meta, &o.info.enc, NULL);
 	} else if (!o.has_info) {
 		r = -EIO;
 	} else {
-		r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc);
+		r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
 	}
 	cache_invalidate(c->cache, path);
 	if (r == 0 && o.has_info) {
@@ -1012,7 +1014,7 @@ static int touch_dir(struct fs_ctx *c, const char *parent, const char *dkey,
 	if (r == 0)
 		r = meta_set_time(&info.meta, META_CTIME, now);
 	if (r == 0)
-		r = c->st->ops->copy(c->st, dkey, dkey, &info.meta, &info.enc);
+		r = c->st->ops->copy(c->st, dkey, dkey, &info.meta, &info.enc, NULL);
 	if (r == 0) {
 		fs_attr_from_info(c, dkey, &info, &a);
 		a.etag[0] = '\0'; /* a copy makes a new ETag */
@@ -1169,7 +1171,7 @@ static int fs_symlink(const char *target, const char *path)
 	/* As s3fs: the target is the body, the mode says S_IFLNK. */
 	r = meta_init(&info.meta, S_IFLNK | 0777, fc->uid, fc->gid, &now);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, target, strlen(target), &info.meta, NULL);
+		r = c->st->ops->put(c->st, key, target, strlen(target), &info.meta, NULL, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
@@ -1220,7 +1222,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	if (r == 0)
 		r = fs_set_content_type(c, key, &info.meta);
 	if (r == 0)
-		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL);
+		r = c->st->ops->put(c->st, key, "", 0, &info.meta, NULL, NULL);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		/* Known now: a listing must not make it a regular file. */
@@ -1248,7 +1250,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		r = -EINVAL;
 	if (r == 0) {
 		want = (uint64_t)o.st.st_size < size - 1 ? (size_t)o.st.st_size : size - 1;
-		r = c->st->ops->get_range(c->st, key, 0, want, buf, &got, &o.info.enc);
+		r = c->st->ops->get_range(c->st, key, 0, want, buf, &got, &o.info.enc, NULL);
 	}
 	if (r == 0)
 		buf[got] = '\0';

@@ -521,14 +521,15 @@ static int copy_whole(struct rekey *rk, const char *key, const struct store_info
 	int r;
 
 	r = s3_copy_object(rk->s3, key, key, rk->use_replace ? &info->meta : NULL, to, from,
-			   &info->enc, NULL, st);
+			   &info->enc, NULL, NULL, st);
 	/*
 	 * S3 allows a copy onto itself that changes the encryption; some
 	 * servers (Ceph RGW) refuse it unless the metadata is replaced.
 	 */
 	if (r && !rk->use_replace && st->http_status == 400 &&
 	    st->s3_code == S3_ERR_INVALID_REQUEST) {
-		r = s3_copy_object(rk->s3, key, key, &info->meta, to, from, &info->enc, NULL, st);
+		r = s3_copy_object(rk->s3, key, key, &info->meta, to, from, &info->enc, NULL, NULL,
+				   st);
 		if (r == 0) {
 			rk->use_replace = true;
 			say("note: the server refuses a copy onto itself with metadata directive "
@@ -561,7 +562,7 @@ static int copy_parts(struct rekey *rk, const char *key, const struct store_info
 		uint64_t len = info->size - off < part ? info->size - off : part;
 
 		r = s3_upload_part_copy(rk->s3, key, upload_id, (int)(i + 1), key, off, len, to,
-					from, &info->enc, &parts[i], st);
+					from, &info->enc, NULL, &parts[i], st);
 	}
 	if (r == 0)
 		r = s3_complete_mpu(rk->s3, key, upload_id, parts, n, to, NULL, st);

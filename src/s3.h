@@ -272,11 +272,14 @@ int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_cho
 /*
  * GET [off, off+len) of @key into @buf. *got: bytes stored (short only at
  * the end of the object; 0 when @off is at or past the end). @info, if not
- * NULL, is filled from the reply headers (caller releases).
+ * NULL, is filled from the reply headers (caller releases). @if_match
+ * (borrowed; NULL or "": none): the ETag the object must still have; sent
+ * as If-Match and checked against the reply's ETag too. -ESTALE when the
+ * object is another version now.
  */
 int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, void *buf,
 		  size_t *got, const struct sse_choice *sse, const struct store_enc *known,
-		  struct store_info *info, struct s3_status *st) MUST_CHECK;
+		  const char *if_match, struct store_info *info, struct s3_status *st) MUST_CHECK;
 
 /*
  * PUT @len bytes of @data as @key with Content-MD5, metadata @meta (may be
@@ -328,17 +331,26 @@ int s3_list_mpu(struct s3_ctx *c, const char *prefix, const char *key_marker,
  * Server-side copy @src -> @dst. @meta NULL: COPY the source's metadata;
  * else REPLACE with @meta. @sse: target encryption; @src_sse: the source's
  * SSE-C key (or NULL); @src_known: the source's encryption if known.
+ * @src_if_match (borrowed; NULL or "": none): the ETag the source must
+ * still have (x-amz-copy-source-if-match); -ESTALE when it has another.
  */
 int s3_copy_object(struct s3_ctx *c, const char *src, const char *dst,
 		   const struct store_meta *meta, const struct sse_choice *sse,
 		   const struct sse_choice *src_sse, const struct store_enc *src_known,
-		   char etag[STORE_ETAG_MAX], struct s3_status *st) MUST_CHECK;
+		   const char *src_if_match, char etag[STORE_ETAG_MAX],
+		   struct s3_status *st) MUST_CHECK;
 
-/* Copy [off, off+len) of @src as part @number of upload @upload_id of @key. */
+/*
+ * Copy [off, off+len) of @src as part @number of upload @upload_id of @key.
+ * @src_if_match as for s3_copy_object(). Ceph RGW ignores that condition
+ * on UploadPartCopy, so with one the source is HEADed after the copy as
+ * well: a part copied from another version fails with -ESTALE.
+ */
 int s3_upload_part_copy(struct s3_ctx *c, const char *key, const char *upload_id, int number,
 			const char *src, uint64_t off, uint64_t len, const struct sse_choice *sse,
 			const struct sse_choice *src_sse, const struct store_enc *src_known,
-			struct store_part *out, struct s3_status *st) MUST_CHECK;
+			const char *src_if_match, struct store_part *out,
+			struct s3_status *st) MUST_CHECK;
 
 /*
  * Is the encryption @got (borrowed) that the server reports for a write

@@ -106,11 +106,14 @@ struct store_ops {
 	/*
 	 * Read [off, off+len) of key into @buf. *got receives the bytes read
 	 * (short only at end of object). @enc: the object's encryption if
-	 * known (for the SSE-C key), else NULL. A body shorter than the server
-	 * announced is -EIO, never short data.
+	 * known (for the SSE-C key), else NULL. @if_match: the ETag the
+	 * object must still have (the version a file was opened at), NULL or
+	 * "" for any; -ESTALE when it is another version now, never its
+	 * bytes. A body shorter than the server announced is -EIO, never
+	 * short data.
 	 */
 	int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
-			 size_t *got, const struct store_enc *enc);
+			 size_t *got, const struct store_enc *enc, const char *if_match);
 	/*
 	 * Writes (put, the mpu_* calls, copy) take a @floor: the encryption
 	 * of the object being replaced or copied (NULL or unknown: none). The
@@ -118,10 +121,13 @@ struct store_ops {
 	 * encryption keeps an SSE-KMS or SSE-S3 object so encrypted. All the
 	 * calls of one multipart upload must pass the same floor.
 	 *
-	 * PUT a whole object from memory with @meta (may be NULL).
+	 * PUT a whole object from memory with @meta (may be NULL). @etag (may
+	 * be NULL) receives the new object's ETag as the server reports it
+	 * ("" if it reported none); under SSE-C or SSE-KMS it is not the MD5.
 	 */
 	int (*put)(struct store *s, const char *key, const void *data, size_t len,
-		   const struct store_meta *meta, const struct store_enc *floor);
+		   const struct store_meta *meta, const struct store_enc *floor,
+		   char etag[STORE_ETAG_MAX]);
 	/* Start a multipart upload; *upload_id is owned by the caller (free()). */
 	int (*mpu_begin)(struct store *s, const char *key, const struct store_meta *meta,
 			 const struct store_enc *floor, char **upload_id);
@@ -129,24 +135,29 @@ struct store_ops {
 	int (*mpu_part)(struct store *s, const char *key, const char *upload_id, int number,
 			const void *data, size_t len, const struct store_enc *floor,
 			struct store_part *out);
-	/* Copy [off, off+len) of @src as part @number of an upload into key;
-	 * the upload's floor is @src_enc. */
+	/*
+	 * Copy [off, off+len) of @src as part @number of an upload into key;
+	 * the upload's floor is @src_enc. @src_if_match: the ETag @src must
+	 * still have, NULL or "" for any; -ESTALE when it has another.
+	 */
 	int (*mpu_part_copy)(struct store *s, const char *key, const char *upload_id, int number,
 			     const char *src, uint64_t off, uint64_t len,
-			     const struct store_enc *src_enc, struct store_part *out);
-	/* Complete with @n parts in ascending order. */
+			     const struct store_enc *src_enc, const char *src_if_match,
+			     struct store_part *out);
+	/* Complete with @n parts in ascending order; @etag as for put. */
 	int (*mpu_complete)(struct store *s, const char *key, const char *upload_id,
-			    const struct store_part *parts, size_t n,
-			    const struct store_enc *floor);
+			    const struct store_part *parts, size_t n, const struct store_enc *floor,
+			    char etag[STORE_ETAG_MAX]);
 	int (*mpu_abort)(struct store *s, const char *key, const char *upload_id);
 	/*
 	 * Server-side copy src -> dst (one CopyObject, objects up to 5 GiB).
 	 * @meta NULL: keep the source's metadata (COPY); otherwise REPLACE
 	 * with @meta. @src_enc: the source's encryption if known; it is also
-	 * the floor of the target.
+	 * the floor of the target. @src_if_match as for mpu_part_copy.
 	 */
 	int (*copy)(struct store *s, const char *src, const char *dst,
-		    const struct store_meta *meta, const struct store_enc *src_enc);
+		    const struct store_meta *meta, const struct store_enc *src_enc,
+		    const char *src_if_match);
 	/* DELETE key; deleting an absent key is 0. */
 	int (*del)(struct store *s, const char *key);
 	/*

@@ -133,7 +133,7 @@ static int op_head(struct store *s, const char *key, struct store_info *out)
 }
 
 static int op_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
-			size_t *got, const struct store_enc *enc)
+			size_t *got, const struct store_enc *enc, const char *if_match)
 {
 	struct sse_choice ch;
 	const struct sse_choice *src;
@@ -141,18 +141,19 @@ static int op_get_range(struct store *s, const char *key, uint64_t off, size_t l
 	int rc = source(s, enc, &ch, &src);
 	if (!rc)
 		rc = s3_get_object(ctx_of(s), key, off, len, buf, got, src,
-				   enc ? enc : &unknown_enc, NULL, NULL);
+				   enc ? enc : &unknown_enc, if_match, NULL, NULL);
 	return rc;
 }
 
 static int op_put(struct store *s, const char *key, const void *data, size_t len,
-		  const struct store_meta *meta, const struct store_enc *floor)
+		  const struct store_meta *meta, const struct store_enc *floor,
+		  char etag[STORE_ETAG_MAX])
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
 	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
-		rc = s3_put_object(ctx_of(s), key, data, len, meta, dst, NULL, NULL);
+		rc = s3_put_object(ctx_of(s), key, data, len, meta, dst, etag, NULL);
 	return rc;
 }
 
@@ -182,7 +183,8 @@ static int op_mpu_part(struct store *s, const char *key, const char *upload_id, 
 
 static int op_mpu_part_copy(struct store *s, const char *key, const char *upload_id, int number,
 			    const char *src, uint64_t off, uint64_t len,
-			    const struct store_enc *src_enc, struct store_part *out)
+			    const struct store_enc *src_enc, const char *src_if_match,
+			    struct store_part *out)
 {
 	struct sse_choice dch, sch;
 	const struct sse_choice *dst, *from;
@@ -191,18 +193,20 @@ static int op_mpu_part_copy(struct store *s, const char *key, const char *upload
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
 		rc = s3_upload_part_copy(ctx_of(s), key, upload_id, number, src, off, len, dst,
-					 from, src_enc ? src_enc : &unknown_enc, out, NULL);
+					 from, src_enc ? src_enc : &unknown_enc, src_if_match, out,
+					 NULL);
 	return rc;
 }
 
 static int op_mpu_complete(struct store *s, const char *key, const char *upload_id,
-			   const struct store_part *parts, size_t n, const struct store_enc *floor)
+			   const struct store_part *parts, size_t n, const struct store_enc *floor,
+			   char etag[STORE_ETAG_MAX])
 {
 	struct sse_choice ch;
 	const struct sse_choice *dst;
 	int rc = target(s, floor, &ch, &dst);
 	if (!rc)
-		rc = s3_complete_mpu(ctx_of(s), key, upload_id, parts, n, dst, NULL, NULL);
+		rc = s3_complete_mpu(ctx_of(s), key, upload_id, parts, n, dst, etag, NULL);
 	return rc;
 }
 
@@ -212,7 +216,7 @@ static int op_mpu_abort(struct store *s, const char *key, const char *upload_id)
 }
 
 static int op_copy(struct store *s, const char *src, const char *dst, const struct store_meta *meta,
-		   const struct store_enc *src_enc)
+		   const struct store_enc *src_enc, const char *src_if_match)
 {
 	struct sse_choice dch, sch;
 	const struct sse_choice *to, *from;
@@ -221,7 +225,7 @@ static int op_copy(struct store *s, const char *src, const char *dst, const stru
 		rc = source(s, src_enc, &sch, &from);
 	if (!rc)
 		rc = s3_copy_object(ctx_of(s), src, dst, meta, to, from,
-				    src_enc ? src_enc : &unknown_enc, NULL, NULL);
+				    src_enc ? src_enc : &unknown_enc, src_if_match, NULL, NULL);
 	return rc;
 }
 

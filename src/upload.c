@@ -229,6 +229,7 @@ struct part_job {
 	size_t len;
 	uint64_t copy_off;
 	struct store_enc enc;
+	char etag[STORE_ETAG_MAX]; /* of the stored version a copy reads */
 };
 
 static void part_run(struct fh_job *j)
@@ -245,7 +246,7 @@ static void part_run(struct fh_job *j)
 					&part);
 	else
 		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
-					     pj->len, &pj->enc, &part);
+					     pj->len, &pj->enc, pj->etag, &part);
 	buf_put(f->ctx, pj->data, pj->len);
 	pthread_mutex_lock(&f->lock);
 	if (err) {
@@ -292,6 +293,8 @@ static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t le
 	pj->len = len;
 	pj->copy_off = m->next_off;
 	pj->enc = f->enc;
+	/* a part copied from another version than the file's would mix them */
+	snprintf(pj->etag, sizeof(pj->etag), "%s", f->etag);
 	m->next_off += len;
 	m->inflight++;
 	mpu_pool_submit(f->ctx->pool, &pj->job);
@@ -574,8 +577,6 @@ static int put_locked(struct fh_file *f, const char *key, const struct store_met
 		      uint64_t size, char *etag)
 {
 	struct store *st = f->ctx->st;
-	uint8_t md[CRYPTO_MD5_LEN];
-	char hex[2 * CRYPTO_MD5_LEN + 1];
 	char *data;
 	int err;
 
@@ -589,12 +590,8 @@ static int put_locked(struct fh_file *f, const char *key, const struct store_met
 	if (!err) {
 		struct store_enc floor = f->enc;
 		pthread_mutex_unlock(&f->lock);
-		err = st->ops->put(st, key, data, (size_t)size, meta, &floor);
-		if (!err) {
-			crypto_md5(data, (size_t)size, md);
-			crypto_hex(md, sizeof(md), hex);
-			snprintf(etag, STORE_ETAG_MAX, "\"%s\"", hex);
-		}
+		/* the server's ETag: under SSE-C and SSE-KMS it is not the MD5 */
+		err = st->ops->put(st, key, data, (size_t)size, meta, &floor, etag);
 		pthread_mutex_lock(&f->lock);
 	}
 	buf_put(f->ctx, data, (size_t)size);
@@ -653,7 +650,7 @@ static int remeta(struct store *st, const char *key, const struct store_meta *me
 	struct store_info info;
 	int err;
 
-	err = st->ops->copy(st, key, key, meta, &enc);
+	err = st->ops->copy(st, key, key, meta, &enc, NULL);
 	etag[0] = '\0';
 	if (!err && st->ops->head && st->ops->head(st, key, &info) == 0) {
 		snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
@@ -710,6 +707,7 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sna
 	struct store *st = f->ctx->st;
 	struct mpu *m = f->mpu;
 	struct store_enc written;
+	char got[STORE_ETAG_MAX] = "";
 	bool stale;
 	int err;
 
@@ -729,13 +727,17 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sna
 	store_write_enc(st, &m->floor, &written);
 	pthread_mutex_unlock(&f->lock);
 	time_t t0 = time(NULL);
-	err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor);
+	err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor, got);
 	if (err == -ENOENT)
 		err = completed_anyway(st, m->key, m->parts, n, sn->size);
 	bool completed = !err;
 	*completed_out = completed;
 	if (completed) {
-		mpu_etag(m->parts, n, etag);
+		/* the server's ETag if it said one, else what S3 makes of the parts */
+		if (got[0])
+			snprintf(etag, STORE_ETAG_MAX, "%s", got);
+		else
+			mpu_etag(m->parts, n, etag);
 		if (!stale && m->times_left_out && !lm_gives_times(f->ctx, m, t0))
 			stale = true;
 		/* past CopyObject's limit the times stay those of Last-Modified */

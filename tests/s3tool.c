@@ -260,7 +260,7 @@ static void *worker(void *arg)
 		if (j->get) {
 			size_t got = 0;
 			rc = s3_get_object(j->t->ctx, j->key, off, n, j->data + off, &got, sse,
-					   j->t->have_known ? &j->t->known : NULL, NULL, &st);
+					   j->t->have_known ? &j->t->known : NULL, NULL, NULL, &st);
 			if (!rc && got != n)
 				rc = -EIO;
 		} else {
@@ -440,7 +440,7 @@ static int op_get(struct tool *t, char **a, int n)
 	if (!b)
 		return fail(-ENOMEM, NULL);
 	int rc = s3_get_object(t->ctx, a[0], off, len, b, &got, t->have_sse ? &t->sse : NULL,
-			       t->have_known ? &t->known : NULL, &info, &st);
+			       t->have_known ? &t->known : NULL, NULL, &info, &st);
 	if (!rc) {
 		rc = write_file("-", b, got);
 		store_info_release(&info);
@@ -565,14 +565,14 @@ static int op_copy(struct tool *t, const char *op, char **a, int n)
 	if (!strcmp(op, "copy")) {
 		char etag[STORE_ETAG_MAX];
 		rc = s3_copy_object(t->ctx, a[0], a[1], t->have_meta ? &t->meta : NULL, sse, src,
-				    known, etag, &st);
+				    known, NULL, etag, &st);
 		if (!rc)
 			printf("etag %s\n", etag);
 	} else if (n >= 6) {
 		struct store_part p;
 		rc = s3_upload_part_copy(t->ctx, a[0], a[1], (int)strtol(a[2], NULL, 10), a[3],
 					 strtoull(a[4], NULL, 10), strtoull(a[5], NULL, 10), sse,
-					 src, known, &p, &st);
+					 src, known, NULL, &p, &st);
 		if (!rc)
 			printf("etag %s\n", p.etag);
 	} else {

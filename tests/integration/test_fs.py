@@ -569,6 +569,85 @@ def test_streamed_write_no_second_request(rgw, tmp_path):
         c.delete_bucket_recursive(bucket)
 
 
+def pinned_mount(rgw, tmp_path):
+    c = client(rgw)
+    bucket = new_bucket_name("fs")
+    c.create_bucket(bucket)
+    m = Mount(rgw, bucket, str(tmp_path), False, ["part_size=%d" % PART_MIB], [])
+    m.s3 = c
+    return m
+
+
+# What the s3 layer says when a conditional request meets another version.
+CHANGED = r"obsmount err: .*key='%s'.*(changed on the server|precondition failed)"
+
+
+def test_read_pinned_to_opened_version(rgw, tmp_path):
+    """A file another client replaces while it is open is not read as a mix
+    of two versions: past what was read before, reads fail (ESTALE or EIO)
+    and never return the new bytes; the log names the key. A new open
+    reads the new version."""
+    m = pinned_mount(rgw, tmp_path)
+    size, far = 48 * MIB, 40 * MIB
+    try:
+        m.s3.put_object(m.bucket, "ab", b"A" * size)
+        m.start()
+        try:
+            fd = os.open(m.path("ab"), os.O_RDONLY)
+            try:
+                assert os.pread(fd, MIB, 0) == b"A" * MIB
+                m.s3.put_object(m.bucket, "ab", b"B" * size)
+                for _ in range(2):
+                    try:
+                        got = os.pread(fd, MIB, far)
+                    except OSError as e:
+                        assert e.errno in (errno.ESTALE, errno.EIO), e
+                    else:
+                        raise AssertionError("read %d bytes of %r... after the replacement"
+                                             % (len(got), got[:8]))
+            finally:
+                os.close(fd)
+            with open(m.path("ab"), "rb") as f:
+                f.seek(far)
+                assert f.read(MIB) == b"B" * MIB
+            log = m.read_log()
+        finally:
+            m.stop()
+        assert re.search(CHANGED % "ab", log), log
+        assert not m.bad_lines(allow=(CHANGED % "ab",))
+    finally:
+        m.s3.delete_bucket_recursive(m.bucket)
+
+
+def test_append_pinned_to_opened_version(rgw, tmp_path):
+    """An append copies the untouched parts server-side: after another
+    client replaced the object, the close fails rather than join the new
+    object's parts to ours, and the other client's object stays."""
+    m = pinned_mount(rgw, tmp_path)
+    size = 3 * PART_MIB * MIB
+    try:
+        m.s3.put_object(m.bucket, "log", b"A" * size)
+        m.start()
+        try:
+            f = open(m.path("log"), "ab")
+            m.s3.put_object(m.bucket, "log", b"B" * size)
+            with pytest.raises(OSError) as ei:
+                try:
+                    f.write(b"C" * (PART_MIB * MIB + 7))
+                    f.flush()
+                finally:
+                    f.close()
+            assert ei.value.errno in (errno.ESTALE, errno.EIO), ei.value
+            log = m.read_log()
+        finally:
+            m.stop()
+        assert obj(m, "log") == b"B" * size
+        assert re.search(CHANGED % "log", log), log
+        assert not m.bad_lines(allow=(CHANGED % "log", r"discarding unstored data of 'log'"))
+    finally:
+        m.s3.delete_bucket_recursive(m.bucket)
+
+
 def calendar_timegm(http_date):
     return calendar.timegm(time.strptime(http_date, "%a, %d %b %Y %H:%M:%S GMT"))
 

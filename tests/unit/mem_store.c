@@ -5,7 +5,9 @@
  * It imposes no part-size minimum. Encryption is modelled as a server
  * does it: each object keeps the encryption it was written with, and a
  * read or copy source must present its SSE-C key (and none for an object
- * without one), else it fails.
+ * without one), else it fails. Conditions on an ETag (If-Match, the copy
+ * source's) fail with -ESTALE as a 412 would; a PUT under SSE-C or
+ * SSE-KMS gets an ETag that is not the MD5 of its data, as on AWS.
  */
 #include "config.h"
 
@@ -128,6 +130,12 @@ static void md5_etag(const void *data, size_t len, char *out)
 	snprintf(out, STORE_ETAG_MAX, "\"%s\"", hex);
 }
 
+/* Does an object of ETag @etag meet the condition @if_match (NULL, "": none)? */
+static int etag_fits(const char *etag, const char *if_match)
+{
+	return !if_match || !*if_match || strcmp(etag, if_match) == 0 ? 0 : -ESTALE;
+}
+
 /* Index of @key, or where it would be inserted (*found false). Lock held. */
 static size_t find(struct mem *m, const char *key, bool *found)
 {
@@ -207,10 +215,14 @@ static int install(struct mem *m, const char *key, unsigned char *data, size_t l
 	o.mtime = time(NULL);
 	if (!o.key || store_meta_copy(&o.meta, meta) < 0)
 		goto nomem;
-	if (etag)
+	if (etag) {
 		snprintf(o.etag, sizeof(o.etag), "%s", etag);
-	else
+	} else {
 		md5_etag(data, len, o.etag);
+		/* encrypted: an opaque ETag (still one per content) */
+		if (o.enc.mode == STORE_SSE_C || o.enc.mode == STORE_SSE_KMS)
+			o.etag[1] = o.etag[1] == 'e' ? 'f' : 'e';
+	}
 	i = find(m, key, &found);
 	if (found) {
 		obj_release(&m->objs[i]);
@@ -270,7 +282,7 @@ out:
 }
 
 static int m_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
-		       size_t *got, const struct store_enc *enc)
+		       size_t *got, const struct store_enc *enc, const char *if_match)
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_GET_RANGE);
@@ -284,6 +296,8 @@ static int m_get_range(struct store *s, const char *key, uint64_t off, size_t le
 		err = -ENOENT;
 	} else if ((err = key_fits(m, &m->objs[i].enc, enc)) != 0) {
 		/* a wrong SSE-C key is a 400 (RGW) or 403 (AWS) */
+	} else if ((err = etag_fits(m->objs[i].etag, if_match)) != 0) {
+		/* 412 PreconditionFailed */
 	} else if (off >= m->objs[i].len) {
 		/* S3 answers 416 InvalidRange; the S3 layer maps that to EOF */
 		*got = 0;
@@ -301,7 +315,8 @@ out:
 }
 
 static int m_put(struct store *s, const char *key, const void *data, size_t len,
-		 const struct store_meta *meta, const struct store_enc *floor)
+		 const struct store_meta *meta, const struct store_enc *floor,
+		 char etag[STORE_ETAG_MAX])
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_PUT);
@@ -316,6 +331,10 @@ static int m_put(struct store *s, const char *key, const void *data, size_t len,
 	pthread_mutex_lock(&m->lock);
 	struct store_enc enc = wenc_for(m, floor);
 	err = install(m, key, d, len, meta, NULL, &enc);
+	if (!err && etag) {
+		bool found;
+		snprintf(etag, STORE_ETAG_MAX, "%s", m->objs[find(m, key, &found)].etag);
+	}
 	pthread_mutex_unlock(&m->lock);
 out:
 	leave(s, MEM_OP_PUT);
@@ -454,7 +473,8 @@ out:
 
 static int m_mpu_part_copy(struct store *s, const char *key, const char *upload_id, int number,
 			   const char *src, uint64_t off, uint64_t len,
-			   const struct store_enc *src_enc, struct store_part *out)
+			   const struct store_enc *src_enc, const char *src_if_match,
+			   struct store_part *out)
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_MPU_PART_COPY);
@@ -468,6 +488,8 @@ static int m_mpu_part_copy(struct store *s, const char *key, const char *upload_
 		err = -ENOENT;
 	} else if ((err = key_fits(m, &m->objs[i].enc, src_enc)) != 0) {
 		/* the copy source's key is wrong */
+	} else if ((err = etag_fits(m->objs[i].etag, src_if_match)) != 0) {
+		/* 412 PreconditionFailed */
 	} else if (off > m->objs[i].len || len > m->objs[i].len - off) {
 		err = -EINVAL; /* InvalidRange */
 	} else {
@@ -524,7 +546,8 @@ static int assemble(struct mupload *u, const struct store_part *parts, size_t n,
 }
 
 static int m_mpu_complete(struct store *s, const char *key, const char *upload_id,
-			  const struct store_part *parts, size_t n, const struct store_enc *floor)
+			  const struct store_part *parts, size_t n, const struct store_enc *floor,
+			  char out_etag[STORE_ETAG_MAX])
 {
 	(void)floor;
 	struct mem *m = M(s);
@@ -548,6 +571,8 @@ static int m_mpu_complete(struct store *s, const char *key, const char *upload_i
 	err = install(m, key, body, len, &u->meta, etag, &u->enc);
 	if (err)
 		goto unlock;
+	if (out_etag)
+		snprintf(out_etag, STORE_ETAG_MAX, "%s", etag);
 	*link = u->next;
 	upload_free(u);
 unlock:
@@ -582,7 +607,7 @@ out:
 }
 
 static int m_copy(struct store *s, const char *src, const char *dst, const struct store_meta *meta,
-		  const struct store_enc *src_enc)
+		  const struct store_enc *src_enc, const char *src_if_match)
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_COPY);
@@ -598,6 +623,8 @@ static int m_copy(struct store *s, const char *src, const char *dst, const struc
 	}
 	struct mobj *o = &m->objs[i];
 	err = key_fits(m, &o->enc, src_enc);
+	if (!err)
+		err = etag_fits(o->etag, src_if_match);
 	if (err)
 		goto unlock;
 	struct store_enc enc = wenc_for(m, src_enc);

@@ -262,7 +262,7 @@ static void test_mem_store_list(void **state)
 	assert_null(p.next_token);
 	store_page_release(&p);
 	/* copy and delete, and an injected fault on the 2nd head */
-	assert_int_equal(st->ops->copy(st, "b", "c", NULL, NULL), 0);
+	assert_int_equal(st->ops->copy(st, "b", "c", NULL, NULL, NULL), 0);
 	assert_int_equal(st->ops->del(st, "b"), 0);
 	assert_int_equal(st->ops->del(st, "b"), 0);
 	struct store_info info;
@@ -752,10 +752,15 @@ static void test_readahead(void **state)
 	assert_memory_equal(buf, data + 500 * KIB, 100);
 	assert_int_equal(fh_release(h), 0);
 
-	/* the object is shorter than HEAD said: reads end early, no garbage */
+	/*
+	 * The object is shorter than HEAD said: reads end early, no garbage.
+	 * (With its ETag known, the read is of a version that is gone:
+	 * test_pinned_read.)
+	 */
 	struct store_info info;
 	assert_int_equal(e->st->ops->head(e->st, "ra", &info), 0);
 	assert_int_equal(mem_store_seed(e->st, "ra", data, 100 * KIB), 0);
+	info.etag[0] = '\0';
 	assert_int_equal(fh_open(e->ctx, "ra", &info, NULL, O_RDONLY, &h), 0);
 	store_info_release(&info);
 	assert_int_equal(fh_read(h, (char *)buf, 64 * KIB, 64 * KIB, &got), 0);
@@ -1165,7 +1170,8 @@ static void test_remeta_presents_written_key(void **state)
 	/* the store really checks keys */
 	size_t got;
 	char buf[4];
-	assert_int_equal(e->st->ops->get_range(e->st, "plain", 0, 1, buf, &got, &old), -EACCES);
+	assert_int_equal(e->st->ops->get_range(e->st, "plain", 0, 1, buf, &got, &old, NULL),
+			 -EACCES);
 	free(data);
 	env_free(e);
 }
@@ -1471,6 +1477,123 @@ static void test_flush_all(void **state)
 	env_free(e);
 }
 
+/*
+ * Another client replaces an open file's object: a read of a range not
+ * fetched yet fails with -ESTALE and never returns the new bytes, with
+ * read-ahead (@ra) or without.
+ */
+static void pinned_read(void **state, size_t ra)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 1024 * KIB;
+	unsigned char *a = malloc(len), *b = malloc(len);
+	char buf[4096];
+	struct fh *h;
+	size_t got = 0;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(a, 'A', len);
+	memset(b, 'B', len);
+	e->cfg.readahead_max = ra;
+	assert_int_equal(mem_store_seed(e->st, "pin", a, len), 0);
+	h = open_existing(e, "pin", O_RDONLY);
+	assert_int_equal(fh_read(h, buf, sizeof(buf), 0, &got), 0);
+	assert_int_equal(got, sizeof(buf));
+	assert_memory_equal(buf, a, got);
+	assert_int_equal(mem_store_seed(e->st, "pin", b, len), 0);
+	for (int i = 0; i < 2; i++) {
+		memset(buf, 0, sizeof(buf));
+		got = 0;
+		assert_int_equal(fh_read(h, buf, sizeof(buf), 900 * KIB, &got), -ESTALE);
+		assert_int_equal(got, 0);
+		assert_null(memchr(buf, 'B', sizeof(buf)));
+	}
+	assert_int_equal(fh_release(h), 0);
+	/* an object replaced before the open is simply read */
+	h = open_existing(e, "pin", O_RDONLY);
+	assert_int_equal(fh_read(h, buf, sizeof(buf), 900 * KIB, &got), 0);
+	assert_int_equal(got, sizeof(buf));
+	assert_memory_equal(buf, b, got);
+	assert_int_equal(fh_release(h), 0);
+	free(a);
+	free(b);
+	env_free(e);
+}
+
+static void test_pinned_read(void **state)
+{
+	pinned_read(state, 256 * KIB);
+}
+
+static void test_pinned_read_no_readahead(void **state)
+{
+	pinned_read(state, 0);
+}
+
+/*
+ * An append copies the untouched parts of the stored object server-side:
+ * after another client replaced it, the store fails instead of joining
+ * the new object's bytes to ours, and the other client's object stays.
+ */
+static void test_pinned_part_copy(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS, add = PS + 10;
+	unsigned char *a = malloc(len), *b = malloc(len), *more = rnd(add, 53);
+	struct fh *h;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(a, 'A', len);
+	memset(b, 'B', len);
+	assert_int_equal(mem_store_seed(e->st, "app", a, len), 0);
+	h = open_existing(e, "app", O_WRONLY | O_APPEND);
+	assert_int_equal(mem_store_seed(e->st, "app", b, len), 0);
+	assert_int_equal(fh_write(h, (char *)more, add, 0), 0);
+	int err = fh_flush(h);
+	assert_true(err == -ESTALE || err == -EIO);
+	assert_true(mem_store_calls(e->st, MEM_OP_MPU_PART_COPY) >= 1);
+	assert_int_equal(fh_release(h), err);
+	assert_object(e, "app", b, len);
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(a);
+	free(b);
+	free(more);
+	env_free(e);
+}
+
+/*
+ * Our own stores move the pin: after an append stored by part copies, the
+ * ranges never fetched read from the new object, and a second append
+ * copies from it again.
+ */
+static void test_pin_follows_own_store(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 3 * PS, add = PS + 10;
+	unsigned char *all = rnd(len + 2 * add, 59);
+	unsigned char buf[4096];
+	struct fh *h;
+	size_t got = 0;
+
+	assert_int_equal(mem_store_seed(e->st, "own", all, len), 0);
+	h = open_existing(e, "own", O_RDWR | O_APPEND);
+	assert_int_equal(fh_write(h, (char *)all + len, add, 0), 0);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(fh_read(h, (char *)buf, sizeof(buf), PS, &got), 0);
+	assert_int_equal(got, sizeof(buf));
+	assert_memory_equal(buf, all + PS, got);
+	assert_int_equal(fh_write(h, (char *)all + len + add, add, 0), 0);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(fh_read(h, (char *)buf, sizeof(buf), 2 * PS, &got), 0);
+	assert_memory_equal(buf, all + 2 * PS, got);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "own", all, len + 2 * add);
+	free(all);
+	env_free(e);
+}
+
 static int disk = 1;
 
 #define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
@@ -1513,6 +1636,10 @@ int main(void)
 		BOTH(test_concurrent_readers),
 		BOTH(test_fail_fetch_and_begin),
 		BOTH(test_flush_all),
+		BOTH(test_pinned_read),
+		BOTH(test_pinned_read_no_readahead),
+		BOTH(test_pinned_part_copy),
+		BOTH(test_pin_follows_own_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -276,7 +276,8 @@ static void test_guard_refusal_offline(void **state)
 	/* SSE-KMS PutObject needs HTTPS and V4 (spec table 2). */
 	assert_int_equal(s3_put_object(c, "k", "x", 1, NULL, &kms, NULL, &st), -EACCES);
 	/* A copy with an SSE-C source key: HTTP allowed by table 3, not by our key rule. */
-	assert_int_equal(s3_copy_object(c, "a", "b", NULL, NULL, &ssec, NULL, NULL, &st), -EACCES);
+	assert_int_equal(s3_copy_object(c, "a", "b", NULL, NULL, &ssec, NULL, NULL, NULL, &st),
+			 -EACCES);
 	/* Not refused: a plain object over HTTP reaches the (closed) port. */
 	assert_int_not_equal(s3_delete_object(c, "k", &st), -EACCES);
 	assert_int_equal(st.http_status, 0);
