@@ -1236,7 +1236,7 @@ static void test_failed_write_keeps_previous(void **state)
 	struct fh *h;
 
 	(void)state;
-	assert_int_equal(e->st->ops->put(e->st, "prev", old, big, NULL, NULL), 0);
+	assert_int_equal(e->st->ops->put(e->st, "prev", old, big, NULL, NULL, NULL), 0);
 	e->cfg.mem_limit = 2 * PS;
 	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
 	h = open_existing(e, "prev", O_RDWR | O_TRUNC);
