@@ -17,17 +17,18 @@
 
 /* Which spec table (or our own rule) a restriction comes from. */
 enum ruleset {
-	RS_NONE,   /* ordinary settings: nothing restricts */
-	RS_T1,	   /* table 1, SSE-C */
-	RS_T2,	   /* table 2, SSE-KMS */
-	RS_T12,	   /* unknown encryption: tables 1 and 2 intersected */
-	RS_T2R,	   /* keyless read of unknown encryption: table 2 */
-	RS_T3,	   /* table 3, CopyObject */
-	RS_T3U,	   /* table 3 with an unknown side */
-	RS_T4,	   /* table 4, UploadPartCopy */
-	RS_T4U,	   /* table 4 with an unknown side */
-	RS_KEY,	   /* key material only over HTTPS (ours, not the service's) */
-	RS_PREFER, /* upgrade policy: encrypted objects over HTTPS when we can */
+	RS_NONE,    /* ordinary settings: nothing restricts */
+	RS_T1,	    /* table 1, SSE-C */
+	RS_T2,	    /* table 2, SSE-KMS */
+	RS_T12,	    /* unknown encryption: tables 1 and 2 intersected */
+	RS_T2R,	    /* keyless read of unknown encryption, no HTTPS endpoint: table 2 */
+	RS_T3,	    /* table 3, CopyObject */
+	RS_T3U,	    /* table 3 with an unknown side */
+	RS_T4,	    /* table 4, UploadPartCopy */
+	RS_T4U,	    /* table 4 with an unknown side */
+	RS_KEY,	    /* key material only over HTTPS (ours, not the service's) */
+	RS_PREFER,  /* upgrade policy: encrypted objects over HTTPS when we can */
+	RS_UNKNOWN, /* upgrade policy: unknown encryption over HTTPS and V4 */
 	RS_COUNT
 };
 
@@ -43,7 +44,8 @@ enum ruleset {
  * SSE-S3 carries no key material and has no row: it is looked up as none.
  * A single-object operation on a plain object, and GUARD_OP_OTHER, find no
  * row and get the ordinary settings (any transport, any signature).
- * GUARD_ENC_UNKNOWN is looked up as both C and KMS and the rows intersected.
+ * GUARD_ENC_UNKNOWN is looked up as both C and KMS and the rows intersected,
+ * but for one case, see lookup().
  */
 struct row {
 	enum guard_op op;
@@ -131,13 +133,19 @@ static const char *const rule_text[RS_COUNT][NEED_COUNT] = {
 	[RS_T4] = RULE_TEXTS("spec table 4 (UploadPartCopy)"),
 	[RS_T4U] = RULE_TEXTS(
 		"spec table 4 (UploadPartCopy, unknown encryption treated as SSE-C and SSE-KMS)"),
-	[RS_T2R] =
-		RULE_TEXTS("spec table 2 (keyless read of an object of unknown encryption, "
-			   "looked up as SSE-KMS: an SSE-C object cannot be read without its key)"),
+	[RS_T2R] = RULE_TEXTS("spec table 2 (keyless read of an object of unknown encryption "
+			      "on a mount without an HTTPS endpoint, looked up as SSE-KMS)"),
 	[RS_KEY] = RULE_TEXTS("SSE-C key material travels only over HTTPS"),
 	[RS_PREFER] = RULE_TEXTS("upgrade policy: requests about encrypted objects use HTTPS "
 				 "when an HTTPS endpoint exists"),
+	[RS_UNKNOWN] = RULE_TEXTS("upgrade policy: requests about objects of unknown encryption "
+				  "use HTTPS and V4 when an HTTPS endpoint exists"),
 };
+
+static const char residual_probe[] =
+	"keyless probe of an object of unknown encryption over plain HTTP: the mount has no "
+	"HTTPS endpoint, and spec table 1 allows HeadObject of an SSE-C object only over HTTPS "
+	"(the server refuses it; no key material is sent)";
 
 /* The result of the table lookup, before the key rule. */
 struct allowed {
@@ -207,7 +215,14 @@ static void sides_of(const struct guard_req *r, enum guard_enc *src, enum guard_
 	}
 }
 
-static void lookup(const struct guard_req *r, struct allowed *a)
+/* A HEAD or GET without key material of an object of unknown encryption? */
+static bool is_probe(const struct guard_req *r)
+{
+	return (unsigned)r->op < GUARD_OP_OTHER && reads_source(r->op) &&
+	       normalize(r->src) == GUARD_ENC_UNKNOWN && !r->carries_key;
+}
+
+static void lookup(const struct guard_req *r, bool have_https, struct allowed *a)
 {
 	enum guard_enc src = GUARD_ENC_NONE, dst = GUARD_ENC_NONE;
 	enum guard_enc sv[2], dv[2];
@@ -226,13 +241,15 @@ static void lookup(const struct guard_req *r, struct allowed *a)
 
 	size_t ns = expand(src, sv), nd = expand(dst, dv);
 	/*
-	 * A HEAD or GET without key material cannot read an SSE-C object (the
-	 * server refuses it and returns nothing), so an unknown source can
-	 * only be read as SSE-KMS: look it up in table 2 alone. This is what
-	 * lets a mount learn an object's encryption by HEAD where table 1
-	 * would otherwise forbid every keyless probe over plain HTTP.
+	 * A HEAD or GET without key material of an object of unknown
+	 * encryption is how a mount without the SSE-C key learns what the
+	 * object is. It may be SSE-C, so it is looked up as both C and KMS
+	 * (HTTPS) like any unknown object, but for one residual case: a mount
+	 * with no HTTPS endpoint, where it is the only way to learn. There it
+	 * is looked up in table 2 alone (plain HTTP): it carries no key, and
+	 * an SSE-C object answers 400 and returns nothing.
 	 */
-	bool keyless_read = reads_source(r->op) && src == GUARD_ENC_UNKNOWN && !r->carries_key;
+	bool keyless_read = is_probe(r) && !have_https;
 	if (keyless_read) {
 		sv[0] = GUARD_ENC_KMS;
 		ns = 1;
@@ -266,12 +283,12 @@ static void apply_key_rule(const struct guard_req *r, struct allowed *a, enum ru
 	a->transports &= GUARD_HTTPS;
 }
 
-void guard_allowed(const struct guard_req *r, unsigned *transports, unsigned *sigs)
+void guard_allowed(const struct guard_req *r, bool have_https, unsigned *transports, unsigned *sigs)
 {
 	struct allowed a;
 	enum ruleset trs;
 
-	lookup(r, &a);
+	lookup(r, have_https, &a);
 	apply_key_rule(r, &a, &trs);
 	*transports = a.transports;
 	*sigs = a.sigs;
@@ -290,6 +307,17 @@ static bool involves_encryption(const struct guard_req *r)
 	return src != GUARD_ENC_NONE || dst != GUARD_ENC_NONE;
 }
 
+/* Is a side of @r that selects its rows of unknown encryption? */
+static bool involves_unknown(const struct guard_req *r)
+{
+	enum guard_enc src, dst;
+
+	if ((unsigned)r->op >= GUARD_OP_OTHER)
+		return false;
+	sides_of(r, &src, &dst);
+	return src == GUARD_ENC_UNKNOWN || dst == GUARD_ENC_UNKNOWN;
+}
+
 static int refuse(struct guard_decision *out, enum ruleset rs, enum need need)
 {
 	out->rule = rule_text[rs][need];
@@ -301,28 +329,37 @@ int guard_decide(const struct guard_req *r, enum guard_policy pol, unsigned want
 {
 	struct allowed a;
 	enum ruleset trs;
-	bool strict;
+	bool strict, probe;
 
 	if (!r || !out)
 		return -EINVAL;
 	out->transport = want_transport;
 	out->sig = want_sig;
 	out->rule = NULL;
+	out->note = NULL;
 	if ((want_transport != GUARD_HTTP && want_transport != GUARD_HTTPS) ||
 	    (want_sig != GUARD_V2 && want_sig != GUARD_V4) ||
 	    (pol != GUARD_POLICY_UPGRADE && pol != GUARD_POLICY_STRICT))
 		return -EINVAL;
 	strict = pol == GUARD_POLICY_STRICT;
+	if (want_transport == GUARD_HTTPS)
+		have_https = true;
+	probe = is_probe(r);
 
-	lookup(r, &a);
+	lookup(r, have_https, &a);
 	apply_key_rule(r, &a, &trs);
 
 	/* The only upgrades are HTTP -> HTTPS and V2 -> V4; nothing goes down. */
 	bool up_transport = !(a.transports & want_transport);
 	bool up_sig = !(a.sigs & want_sig);
 
+	/*
+	 * A probe goes to the HTTPS endpoint under strict too: refusing it
+	 * would leave the mount no way to learn any object's encryption, and
+	 * the mount named that endpoint itself.
+	 */
 	if (up_transport &&
-	    (strict || want_transport == GUARD_HTTPS || !(a.transports & GUARD_HTTPS)))
+	    ((strict && !probe) || want_transport == GUARD_HTTPS || !(a.transports & GUARD_HTTPS)))
 		return refuse(out, trs, a.transports ? NEED_HTTPS : NEED_NOTHING_ALLOWED);
 	if (up_sig && (strict || want_sig == GUARD_V4 || !(a.sigs & GUARD_V4)))
 		return refuse(out, a.rs, a.sigs ? NEED_V4 : NEED_NOTHING_ALLOWED);
@@ -350,6 +387,19 @@ int guard_decide(const struct guard_req *r, enum guard_policy pol, unsigned want
 		if (!out->rule)
 			out->rule = rule_text[RS_PREFER][NEED_HTTPS];
 	}
+	/*
+	 * And an object of unknown encryption may be SSE-KMS, whose rows
+	 * that need HTTPS all need V4: under the upgrade policy it gets both
+	 * wherever there is an HTTPS endpoint, so that nothing about an
+	 * encrypted object is signed V2 before its encryption is known.
+	 */
+	if (!strict && have_https && out->sig == GUARD_V2 && (a.sigs & GUARD_V4) &&
+	    involves_unknown(r)) {
+		out->sig = GUARD_V4;
+		out->rule = rule_text[RS_UNKNOWN][NEED_HTTPS_V4];
+	}
+	if (probe && out->transport == GUARD_HTTP)
+		out->note = residual_probe;
 	return 0;
 }
 

@@ -62,13 +62,18 @@ struct guard_req {
 };
 
 /*
- * The transports and signatures the rules allow for request @r (borrowed):
- * the spec tables (selected as described in guard.c) and, on top, the key
- * rule (carries_key => HTTPS only). *transports gets a set of GUARD_HTTP |
- * GUARD_HTTPS, *sigs a set of GUARD_V2 | GUARD_V4. Either set may be empty
- * (the request is forbidden whatever we do). Pure, no locks.
+ * The transports and signatures the rules allow for request @r (borrowed)
+ * on a mount that has (@have_https) or has not an HTTPS endpoint: the spec
+ * tables (selected as described in guard.c) and, on top, the key rule
+ * (carries_key => HTTPS only). Only @have_https false lets a HEAD or GET
+ * without key material of an object of unknown encryption be looked up in
+ * table 2 alone (the probe by which an HTTP-only mount learns what an object
+ * is). *transports gets a set of GUARD_HTTP | GUARD_HTTPS, *sigs a set of
+ * GUARD_V2 | GUARD_V4. Either set may be empty (the request is forbidden
+ * whatever we do). Pure, no locks.
  */
-void guard_allowed(const struct guard_req *r, unsigned *transports, unsigned *sigs);
+void guard_allowed(const struct guard_req *r, bool have_https, unsigned *transports,
+		   unsigned *sigs);
 
 /* The outcome of guard_decide(). */
 struct guard_decision {
@@ -78,6 +83,11 @@ struct guard_decision {
 	 * request, or NULL when the wanted settings were used unchanged.
 	 * Never freed. */
 	const char *rule;
+	/* Static text when the request goes out as wanted only because the
+	 * mount has no HTTPS endpoint (a keyless probe of an object of unknown
+	 * encryption over plain HTTP, which table 1 would refuse were it
+	 * SSE-C), else NULL. Never freed. */
+	const char *note;
 };
 
 /*
@@ -87,7 +97,9 @@ struct guard_decision {
  * upgrade (implied, and ignored, when @want_transport is GUARD_HTTPS).
  * Under GUARD_POLICY_UPGRADE a wanted setting the rules forbid is replaced
  * by HTTPS / V4 when those are allowed; under GUARD_POLICY_STRICT it is
- * refused. Never a downgrade (HTTPS never becomes HTTP, V4 never V2).
+ * refused, except that a keyless HEAD or GET of an object of unknown
+ * encryption takes HTTPS under both (it is how the encryption is learnt).
+ * Never a downgrade (HTTPS never becomes HTTP, V4 never V2).
  * Returns 0 with *out (caller's) filled, or -EACCES with out->rule set
  * (and out->transport/sig set to the wanted values); -EINVAL for bad
  * arguments. Pure, no locks.

@@ -43,6 +43,7 @@ struct s3_ctx {
 	unsigned long next_req;	     /* atomic */
 	struct s3_stats stats;	     /* atomic */
 	struct store_enc bucket_enc; /* set before serving, read-only afterwards */
+	bool probe_noted;	     /* the residual probe was logged; atomic */
 };
 
 static const char *const op_names[S3_OP_COUNT] = {
@@ -603,7 +604,7 @@ static int guard_refused(struct s3_ctx *c, const struct s3_op *op, struct send *
 {
 	unsigned tr = 0, sigs = 0;
 	const char *fix;
-	guard_allowed(gr, &tr, &sigs);
+	guard_allowed(gr, c->ep[1].authority != NULL, &tr, &sigs);
 	if (!tr || !sigs)
 		fix = "the service allows this combination on no transport; change the encryption";
 	else if ((tr & GUARD_HTTPS) && !c->ep[1].authority)
@@ -643,6 +644,12 @@ static int decide(struct s3_ctx *c, const struct s3_op *op, struct send *s)
 			s3_op_name(op->kind), s->key_log,
 			s->d.transport == GUARD_HTTPS ? "https" : "http",
 			s->d.sig == GUARD_V4 ? "v4" : "v2", s->d.rule);
+	/* The residual case of an HTTP-only mount: said once, not per object. */
+	if (s->d.note && !__atomic_exchange_n(&c->probe_noted, true, __ATOMIC_RELAXED))
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_GUARD,
+			"req=%lu op=%s key='%s': %s; add https_url= to probe over HTTPS (said "
+			"once)",
+			s->id, s3_op_name(op->kind), s->key_log, s->d.note);
 	/* Over HTTPS TLS protects the body: V4 signs UNSIGNED-PAYLOAD. Over
 	 * HTTP a memory body is hashed, once for all retries. */
 	if (s->d.sig == GUARD_V4 && s->d.transport == GUARD_HTTP && !op->read_fn) {

@@ -641,3 +641,178 @@ def test_server_refusal_over_http_is_eacces(rgw, keys):
                          r"\(status 400, code 'InvalidRequest'.*tables 1 and 2.*fix: ", log), log
     finally:
         e.stop()
+
+
+# ---- objects of unknown encryption: probed over HTTPS ---------------------------
+# A mount without the SSE-C key meets SSE-C and SSE-KMS objects written by
+# another client. Both endpoints sit behind a recording proxy (the TLS one
+# terminates TLS with a certificate of the test's own), so the wire shows
+# where every request about those objects went.
+
+@pytest.fixture(scope="module")
+def tls_pair():
+    """A self-signed certificate for 127.0.0.1: (cert path, key path)."""
+    work = tempfile.mkdtemp(prefix="obsmount-enc-tls-")
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-addext", "basicConstraints=critical,CA:TRUE"],
+                   check=True, capture_output=True, timeout=60)
+    yield cert, key
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def seeded_keys(rec, bucket):
+    """The object keys a recorded request names (path, copy source)."""
+    _, src, dst = classify(rec, bucket)
+    path = urllib.parse.unquote(rec["path"])
+    prefix = "/" + bucket + "/"
+    named = {k for k in (src, dst) if k}
+    if path.startswith(prefix) and path != prefix:
+        named.add(path[len(prefix):])
+    return named
+
+
+# name -> (sse kind, sigv, guard); sse=kms with guard=strict and a plain url=
+# is refused at mount (table 2 writes), see test_mount_refused.
+PROBE_MOUNTS = {
+    "none-v4-upgrade": ("none", 4, "upgrade"),
+    "none-v2-upgrade": ("none", 2, "upgrade"),
+    "none-v4-strict": ("none", 4, "strict"),
+    "kms-v4-upgrade": ("kms", 4, "upgrade"),
+    "kms-v2-upgrade": ("kms", 2, "upgrade"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROBE_MOUNTS))
+def test_unknown_encryption_probed_over_https(rgw, keys, tls_pair, name):
+    """With url= plain HTTP and https_url= available, no request about an
+    SSE-C or SSE-KMS object (as seeded) crosses plain HTTP, not even the
+    first HEAD that learns what the object is; no customer key crosses
+    plain HTTP; no request about an SSE-KMS object is signed V2. Objects
+    known to be plain still use url=. DELETE (a rename's second half) has
+    no row in the tables, carries no encryption material and follows url=
+    (the spec's note), so it is left out."""
+    kind, sigv, guard = PROBE_MOUNTS[name]
+    cert, tkey = tls_pair
+    e = EncMount(rgw, keys, kind, sigv, guard)
+    tls = S3Proxy(rgw["OBSMOUNT_TEST_LAX_HTTPS_URL"], upstream_ca=rgw["OBSMOUNT_TEST_CA"],
+                  tls_cert=cert, tls_key=tkey).start()
+    try:
+        o = e.m.argv[e.m.argv.index("-o") + 1].split(",")
+        o = [x for x in o if not x.startswith(("https_url=", "cafile="))]
+        o += ["https_url=" + tls.url, "cafile=" + cert]
+        e.m.argv[e.m.argv.index("-o") + 1] = ",".join(o)
+        put = e.s3.put_object
+        put(e.bucket, "seed/plain-a", b"plain a\n")
+        put(e.bucket, "seed/plain-b", b"plain b\n")
+        put(e.bucket, "seed/kms-a", b"kms a\n",
+            headers=s3c.kms_headers(rgw["OBSMOUNT_TEST_KMS_KEY2"]))
+        put(e.bucket, "seed/ssec-a", b"ssec a\n", headers=s3c.sse_c_headers(keys["other"]))
+        enc = {"seed/plain-a": "none", "seed/plain-b": "none", "seed/kms-a": "KMS",
+               "seed/ssec-a": "C"}
+        e.m.start()
+        m = e.m
+
+        assert sorted(os.listdir(m.path("seed"))) == ["kms-a", "plain-a", "plain-b",
+                                                      "ssec-a"]
+        for n in ("plain-a", "plain-b", "kms-a"):
+            os.stat(m.path("seed", n))
+        assert errno_of(os.stat, m.path("seed", "ssec-a")) in (0, errno.EACCES)
+        assert read(m.path("seed", "plain-a")) == b"plain a\n"
+        assert errno_of(read, m.path("seed", "ssec-a")) == errno.EACCES
+        # a plain object renamed and chmodded; under sse=kms it becomes SSE-KMS
+        plain2 = "kms-from-plain" if kind == "kms" else "plain-a2"
+        enc["seed/" + plain2] = "KMS" if kind == "kms" else "none"
+        os.rename(m.path("seed", "plain-a"), m.path("seed", plain2))
+        os.chmod(m.path("seed", plain2), 0o640)
+        e.want_head("seed/" + plain2, enc["seed/" + plain2])
+        if guard == "strict":
+            # GetObject and CopyObject of SSE-KMS need HTTPS and V4: refused
+            assert errno_of(read, m.path("seed", "kms-a")) == errno.EACCES
+            assert errno_of(os.rename, m.path("seed", "kms-a"),
+                            m.path("seed", "kms-a2")) == errno.EACCES
+            assert errno_of(os.chmod, m.path("seed", "kms-a"), 0o640) == errno.EACCES
+        else:
+            assert read(m.path("seed", "kms-a")) == b"kms a\n"
+            os.rename(m.path("seed", "kms-a"), m.path("seed", "kms-a2"))
+            enc["seed/kms-a2"] = "KMS"
+            os.chmod(m.path("seed", "kms-a2"), 0o640)
+            e.want_head("seed/kms-a2", "KMS")
+            assert read(m.path("seed", "kms-a2")) == b"kms a\n"
+        os.stat(m.path("seed", "plain-b"))
+        assert read(m.path("seed", "plain-b")) == b"plain b\n"
+
+        plain_recs, tls_recs = e.proxy.records(), tls.records()
+        bad = []
+        for rec in plain_recs:
+            if rec["method"] == "DELETE":
+                continue
+            named = [k for k in seeded_keys(rec, e.bucket) if enc.get(k, "none") != "none"]
+            if named:
+                bad.append("about %s over plain HTTP: %s %s?%s" % (
+                    ",".join(named), rec["method"], rec["path"], rec["query"]))
+            if carries_key(rec):
+                bad.append("customer key over plain HTTP: %s %s" % (rec["method"],
+                                                                     rec["path"]))
+        for rec in plain_recs + tls_recs:
+            if rec["method"] == "DELETE":
+                continue
+            kms = [k for k in seeded_keys(rec, e.bucket) if enc.get(k) == "KMS"]
+            if kms and sig_of(rec) == 2:
+                bad.append("V2-signed about %s: %s %s?%s" % (",".join(kms), rec["method"],
+                                                              rec["path"], rec["query"]))
+        assert not bad, "\n".join(bad)
+        # the rules the tables give still hold for everything on plain HTTP
+        check_recording(plain_recs, e.bucket)
+        # the encrypted objects were asked about, over TLS
+        over_tls = set().union(*(seeded_keys(r, e.bucket) for r in tls_recs))
+        assert {"seed/kms-a", "seed/ssec-a"} <= over_tls, sorted(over_tls)
+        # and plain objects, once known, used url=
+        plain_gets = [r for r in plain_recs if r["method"] == "GET"
+                      and urllib.parse.unquote(r["path"]).endswith("/seed/plain-b")]
+        assert plain_gets, [(r["method"], r["path"]) for r in plain_recs]
+        log = m.read_log()
+        for k in keys.values():
+            assert k not in log
+    finally:
+        try:
+            e.stop()
+        finally:
+            tls.stop()
+
+
+@pytest.mark.parametrize("guard", ["upgrade", "strict"])
+def test_unknown_encryption_http_only_probe(rgw, keys, guard):
+    """A mount with no HTTPS endpoint at all: the keyless HEAD is the only
+    way to learn an object's encryption, so it goes over plain HTTP (an
+    SSE-C object answers 400: EACCES, and no key material is sent); the
+    guard says so once at debug level, not once per object."""
+    e = EncMount(rgw, keys, "none", 4, guard)
+    try:
+        o = e.m.argv[e.m.argv.index("-o") + 1].split(",")
+        o = [x for x in o if not x.startswith("https_url=")]
+        o += ["log_level=debug", "dbg=guard"]
+        e.m.argv[e.m.argv.index("-o") + 1] = ",".join(o)
+        e.s3.put_object(e.bucket, "plain-a", b"plain\n")
+        e.s3.put_object(e.bucket, "kms-a", b"kms\n",
+                        headers=s3c.kms_headers(rgw["OBSMOUNT_TEST_KMS_KEY2"]))
+        e.s3.put_object(e.bucket, "kms-b", b"kms\n",
+                        headers=s3c.kms_headers(rgw["OBSMOUNT_TEST_KMS_KEY2"]))
+        e.s3.put_object(e.bucket, "ssec-a", b"ssec\n", headers=s3c.sse_c_headers(keys["other"]))
+        e.m.start()
+        for n in ("plain-a", "kms-a", "kms-b"):
+            os.stat(e.m.path(n))
+        assert errno_of(os.stat, e.m.path("ssec-a")) == errno.EACCES
+        assert read(e.m.path("plain-a")) == b"plain\n"
+        heads = {urllib.parse.unquote(r["path"]).rsplit("/", 1)[-1]
+                 for r in e.proxy.records() if r["method"] == "HEAD"}
+        assert {"plain-a", "kms-a", "kms-b", "ssec-a"} <= heads, heads
+        assert not any(carries_key(r) for r in e.proxy.records())
+        log = e.m.read_log()
+        said = re.findall(r"keyless probe of an object of unknown encryption over plain HTTP"
+                          r".*no HTTPS endpoint.*table 1", log)
+        assert len(said) == 1, log
+    finally:
+        e.stop()

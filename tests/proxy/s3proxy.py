@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Recording, fault-injecting HTTP proxy for S3 tests.
 
-Sits in front of the plain-HTTP port of an S3 server.  Every request is
+Sits in front of the plain-HTTP port of an S3 server (or, terminating TLS
+with a certificate of the test's own, in front of its TLS port).  Every request is
 forwarded unchanged (request line, header names, values and order, Host
 included), bodies are streamed in both directions, and every request is
 written as one JSON line to a recording file.  Rules (JSON) can make the
@@ -19,6 +20,7 @@ import secrets
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -205,12 +207,20 @@ def _tokens(values):
 # upstream connection
 
 class _Upstream:
-    def __init__(self, host, port, timeout):
+    def __init__(self, host, port, timeout, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            except OSError:
+                self.sock.close()
+                raise
         self.rfile = self.sock.makefile("rb", 65536)
 
     def stale(self):
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
         try:
             r, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
@@ -555,7 +565,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self.upstream = _Upstream(self.proxy.upstream_host,
                                           self.proxy.upstream_port,
-                                          self.proxy.upstream_timeout)
+                                          self.proxy.upstream_timeout,
+                                          self.proxy.upstream_tls)
             except OSError as e:
                 raise _UpstreamError("connect: %s" % e)
             return self.upstream, True
@@ -785,6 +796,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     allow_reuse_address = True
 
+    def get_request(self):
+        sock, addr = super().get_request()
+        tls = self.proxy.listen_tls
+        if tls is not None:
+            # the handshake happens on the first read, in the handler's thread
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
 
 # --------------------------------------------------------------------------
 # public API
@@ -801,12 +820,20 @@ class S3Proxy:
 
     def __init__(self, upstream, listen="127.0.0.1:0", record=None, rules=None,
                  rules_file=None, control=False, expect_timeout=2.0,
-                 upstream_timeout=300.0, verbose=False):
+                 upstream_timeout=300.0, verbose=False, tls_cert=None, tls_key=None,
+                 upstream_ca=None):
         u = urllib.parse.urlsplit(upstream if "://" in upstream else "http://" + upstream)
-        if u.scheme != "http":
-            raise ValueError("only http:// upstreams are supported")
+        if u.scheme not in ("http", "https"):
+            raise ValueError("only http:// and https:// upstreams are supported")
         self.upstream_host = u.hostname or "127.0.0.1"
-        self.upstream_port = u.port or 80
+        self.upstream_port = u.port or (443 if u.scheme == "https" else 80)
+        self.upstream_tls = None
+        if u.scheme == "https":
+            self.upstream_tls = ssl.create_default_context(cafile=upstream_ca)
+        self.listen_tls = None
+        if tls_cert:
+            self.listen_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.listen_tls.load_cert_chain(tls_cert, tls_key)
         host, _, port = listen.rpartition(":")
         self.listen_host = (host or "127.0.0.1").strip("[]")
         self.listen_port = int(port or 0)
@@ -854,7 +881,8 @@ class S3Proxy:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.listen_host, self.port)
+        scheme = "https" if self.listen_tls is not None else "http"
+        return "%s://%s:%d" % (scheme, self.listen_host, self.port)
 
     def stop(self):
         if self._server is None:
@@ -981,7 +1009,11 @@ class S3Proxy:
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Recording, fault-injecting S3 proxy")
     ap.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT to listen on")
-    ap.add_argument("--upstream", required=True, help="http://HOST:PORT of the S3 server")
+    ap.add_argument("--upstream", required=True,
+                    help="http://HOST:PORT or https://HOST:PORT of the S3 server")
+    ap.add_argument("--upstream-ca", help="CA file to verify an https:// upstream with")
+    ap.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     ap.add_argument("--record", help="append one JSON line per request to this file")
     ap.add_argument("--rules", help="JSON rules file, re-read when it changes")
     ap.add_argument("--control", action="store_true",
@@ -992,7 +1024,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     proxy = S3Proxy(args.upstream, listen=args.listen, record=args.record,
                     rules_file=args.rules, control=args.control,
-                    expect_timeout=args.expect_timeout, verbose=args.verbose)
+                    expect_timeout=args.expect_timeout, verbose=args.verbose,
+                    tls_cert=args.tls_cert, tls_key=args.tls_key,
+                    upstream_ca=args.upstream_ca)
     proxy.start()
     print("s3proxy listening on %s:%d" % (proxy.listen_host, proxy.port), flush=True)
     done = threading.Event()

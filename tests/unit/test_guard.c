@@ -252,10 +252,12 @@ static const struct trow *find_row(const struct tables *t, int table, enum guard
 /*
  * The model, written from the rules as stated in the task, not from
  * guard.c: S3 is none; unknown is both C and KMS, and the rows are
- * intersected; single ops on plain objects and "other" are unrestricted.
+ * intersected, except a keyless read on a mount without an HTTPS endpoint
+ * (@have false), which is table 2's; single ops on plain objects and
+ * "other" are unrestricted.
  */
-static void model(enum guard_op op, enum guard_enc src, enum guard_enc dst, bool key, unsigned *tr,
-		  unsigned *sig)
+static void model(enum guard_op op, enum guard_enc src, enum guard_enc dst, bool key, bool have,
+		  unsigned *tr, unsigned *sig)
 {
 	*tr = ALL_T;
 	*sig = ALL_S;
@@ -285,8 +287,9 @@ static void model(enum guard_op op, enum guard_enc src, enum guard_enc dst, bool
 	} else if (op != GUARD_OP_OTHER) {
 		bool reads = op == GUARD_OP_HEAD_OBJECT || op == GUARD_OP_GET_OBJECT;
 		enum guard_enc e = reads ? src : dst;
-		/* a keyless read cannot read SSE-C: unknown is only KMS then */
-		bool only_kms = reads && e == GUARD_ENC_UNKNOWN && !key;
+		/* without HTTPS, the keyless probe is the only way to learn: it
+		 * cannot read SSE-C, so unknown is only KMS then */
+		bool only_kms = reads && e == GUARD_ENC_UNKNOWN && !key && !have;
 		if (e == GUARD_ENC_C || (e == GUARD_ENC_UNKNOWN && !only_kms)) {
 			const struct trow *r = find_row(&expected, 1, op, e, e);
 			*tr &= r->tr;
@@ -333,7 +336,31 @@ static bool model_encrypted(const struct guard_req *r)
 	}
 }
 
-static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
+/* Is a selecting side of @r unknown? */
+static bool model_unknown(const struct guard_req *r)
+{
+	switch (r->op) {
+	case GUARD_OP_COPY_OBJECT:
+	case GUARD_OP_UPLOAD_PART_COPY:
+		return r->src == GUARD_ENC_UNKNOWN || r->dst == GUARD_ENC_UNKNOWN;
+	case GUARD_OP_HEAD_OBJECT:
+	case GUARD_OP_GET_OBJECT:
+		return r->src == GUARD_ENC_UNKNOWN;
+	case GUARD_OP_OTHER:
+		return false;
+	default:
+		return r->dst == GUARD_ENC_UNKNOWN;
+	}
+}
+
+/* A keyless HEAD or GET of an object of unknown encryption? */
+static bool model_probe(const struct guard_req *r)
+{
+	return (r->op == GUARD_OP_HEAD_OBJECT || r->op == GUARD_OP_GET_OBJECT) &&
+	       r->src == GUARD_ENC_UNKNOWN && !r->carries_key;
+}
+
+static void check_decide(const struct guard_req *r)
 {
 	static const enum guard_policy pols[] = { GUARD_POLICY_UPGRADE, GUARD_POLICY_STRICT };
 	static const unsigned wts[] = { GUARD_HTTP, GUARD_HTTPS };
@@ -344,18 +371,22 @@ static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
 			for (size_t b = 0; b < 2; b++)
 				for (int hh = 0; hh < 2; hh++) {
 					unsigned wt = wts[a], ws = wss[b];
-					bool have = hh, strict = pols[p] == GUARD_POLICY_STRICT;
-					unsigned et = 0, es = 0;
+					bool strict = pols[p] == GUARD_POLICY_STRICT;
+					/* an https:// url is an HTTPS endpoint */
+					bool have = hh || wt == GUARD_HTTPS;
+					unsigned et = 0, es = 0, tr, sig;
 					bool ok = true;
 
+					model(r->op, r->src, r->dst, r->carries_key, have, &tr,
+					      &sig);
 					if (!strict && have && wt == GUARD_HTTP &&
 					    (tr & GUARD_HTTPS) && model_encrypted(r))
 						et = GUARD_HTTPS; /* preferred */
 					else if (tr & wt)
 						et = wt;
-					else if (!strict && wt == GUARD_HTTP &&
+					else if ((!strict || model_probe(r)) && wt == GUARD_HTTP &&
 						 (tr & GUARD_HTTPS) && have)
-						et = GUARD_HTTPS;
+						et = GUARD_HTTPS; /* a probe: under strict too */
 					else
 						ok = false;
 					if (sig & ws)
@@ -364,10 +395,14 @@ static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
 						es = GUARD_V4;
 					else
 						ok = false;
+					/* unknown encryption: V4 too under upgrade */
+					if (ok && !strict && have && es == GUARD_V2 &&
+					    (sig & GUARD_V4) && model_unknown(r))
+						es = GUARD_V4;
 
 					struct guard_decision d;
 					memset(&d, 0xa5, sizeof(d));
-					int rc = guard_decide(r, pols[p], wt, ws, have, &d);
+					int rc = guard_decide(r, pols[p], wt, ws, hh, &d);
 					if (!ok) {
 						assert_int_equal(rc, -EACCES);
 						assert_non_null(d.rule);
@@ -383,7 +418,12 @@ static void check_decide(const struct guard_req *r, unsigned tr, unsigned sig)
 					assert_true(d.transport & tr);
 					assert_true(d.sig & sig);
 					if (d.transport == GUARD_HTTPS && wt == GUARD_HTTP)
-						assert_true(have);
+						assert_true(hh);
+					/* the residual probe over plain HTTP, and only it */
+					if (model_probe(r) && et == GUARD_HTTP)
+						assert_non_null(d.note);
+					else
+						assert_null(d.note);
 					if (et == wt && es == ws)
 						assert_null(d.rule);
 					else
@@ -400,25 +440,29 @@ static void test_exhaustive(void **state)
 	for (int op = 0; op < GUARD_OP_COUNT; op++)
 		for (int s = 0; s < GUARD_ENC_COUNT; s++)
 			for (int d = 0; d < GUARD_ENC_COUNT; d++)
-				for (int k = 0; k < 2; k++) {
+				for (int k = 0; k < 4; k++) {
 					struct guard_req r = {
 						.op = (enum guard_op)op,
 						.src = (enum guard_enc)s,
 						.dst = (enum guard_enc)d,
-						.carries_key = k,
+						.carries_key = k & 1,
 					};
+					bool have = k & 2;
 					unsigned et, es, gt = 99, gs = 99;
-					model(r.op, r.src, r.dst, r.carries_key, &et, &es);
-					guard_allowed(&r, &gt, &gs);
+					model(r.op, r.src, r.dst, r.carries_key, have, &et, &es);
+					guard_allowed(&r, have, &gt, &gs);
 					if (gt != et || gs != es)
-						fail_msg("%s src=%s dst=%s key=%d: got t=%u s=%u, "
-							 "want t=%u s=%u",
+						fail_msg("%s src=%s dst=%s key=%d https=%d: got "
+							 "t=%u "
+							 "s=%u, want t=%u s=%u",
 							 guard_op_name(r.op), guard_enc_name(r.src),
-							 guard_enc_name(r.dst), k, gt, gs, et, es);
-					check_decide(&r, et, es);
+							 guard_enc_name(r.dst), k & 1, have, gt, gs,
+							 et, es);
+					if (!have)
+						check_decide(&r);
 					checked++;
 				}
-	assert_int_equal(checked, GUARD_OP_COUNT * GUARD_ENC_COUNT * GUARD_ENC_COUNT * 2);
+	assert_int_equal(checked, GUARD_OP_COUNT * GUARD_ENC_COUNT * GUARD_ENC_COUNT * 4);
 }
 
 /* A few cases spelled out, so a shared misreading of the model would show. */
@@ -443,13 +487,13 @@ static void test_spot_checks(void **state)
 
 	/* HEAD of a KMS object: plain HTTP and V2 are fine. */
 	struct guard_req khead = { .op = GUARD_OP_HEAD_OBJECT, .src = GUARD_ENC_KMS };
-	guard_allowed(&khead, &t, &s);
+	guard_allowed(&khead, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
 	assert_int_equal(s, GUARD_V2 | GUARD_V4);
 	/* ... but the target encryption does not matter for a HEAD. */
 	khead.dst = GUARD_ENC_C;
 	khead.src = GUARD_ENC_NONE;
-	guard_allowed(&khead, &t, &s);
+	guard_allowed(&khead, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
 
 	/* Copy from an SSE-C source to a plain target: the table allows HTTP,
@@ -457,43 +501,54 @@ static void test_spot_checks(void **state)
 	struct guard_req cc = { .op = GUARD_OP_COPY_OBJECT,
 				.src = GUARD_ENC_C,
 				.dst = GUARD_ENC_NONE };
-	guard_allowed(&cc, &t, &s);
+	guard_allowed(&cc, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
 	cc.carries_key = true;
-	guard_allowed(&cc, &t, &s);
+	guard_allowed(&cc, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTPS);
 	assert_int_equal(guard_decide(&cc, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d),
 			 -EACCES);
 	assert_non_null(strstr(d.rule, "key"));
 
-	/* A keyless HEAD of an unknown object is looked up as SSE-KMS (an
-	 * SSE-C object cannot be read without its key): HTTP allowed; with a
-	 * key it is SSE-C's row: HTTPS only. */
+	/* A keyless HEAD of an unknown object: tables 1 and 2 (HTTPS) where the
+	 * mount has an HTTPS endpoint; without one, table 2 alone (it is the
+	 * only way to learn, and an SSE-C object cannot be read without its
+	 * key). With a key it is SSE-C's row: HTTPS only. */
 	struct guard_req uh = { .op = GUARD_OP_HEAD_OBJECT, .src = GUARD_ENC_UNKNOWN };
-	guard_allowed(&uh, &t, &s);
+	guard_allowed(&uh, true, &t, &s);
+	assert_int_equal(t, GUARD_HTTPS);
+	assert_int_equal(s, GUARD_V2 | GUARD_V4);
+	guard_allowed(&uh, false, &t, &s);
 	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
-	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d), 0);
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d),
+			 0);
 	assert_int_equal(d.transport, GUARD_HTTP);
-	/* ... but with an HTTPS endpoint, the upgrade policy prefers it */
-	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, true, &d), 0);
+	assert_null(d.rule);
+	assert_non_null(strstr(d.note, "no HTTPS endpoint"));
+	/* ... with an HTTPS endpoint it takes it */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, true, &d),
+			 0);
 	assert_int_equal(d.transport, GUARD_HTTPS);
-	assert_non_null(strstr(d.rule, "upgrade policy"));
-	/* ... and strict does not */
+	assert_non_null(strstr(d.rule, "tables 1 and 2"));
+	assert_null(d.note);
+	/* ... under strict as well */
 	assert_int_equal(guard_decide(&uh, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V4, true, &d), 0);
-	assert_int_equal(d.transport, GUARD_HTTP);
+	assert_int_equal(d.transport, GUARD_HTTPS);
 	uh.carries_key = true;
-	guard_allowed(&uh, &t, &s);
+	guard_allowed(&uh, false, &t, &s);
+	assert_int_equal(t, GUARD_HTTPS);
+	guard_allowed(&uh, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTPS);
 
 	/* Unknown source of a GET: strictest of C and KMS, i.e. HTTPS and V4. */
 	struct guard_req ug = { .op = GUARD_OP_GET_OBJECT, .src = GUARD_ENC_UNKNOWN };
-	guard_allowed(&ug, &t, &s);
+	guard_allowed(&ug, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTPS);
 	assert_int_equal(s, GUARD_V4);
 
 	/* SSE-S3 behaves as none. */
 	struct guard_req s3 = { .op = GUARD_OP_GET_OBJECT, .src = GUARD_ENC_S3 };
-	guard_allowed(&s3, &t, &s);
+	guard_allowed(&s3, true, &t, &s);
 	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
 	assert_int_equal(s, GUARD_V2 | GUARD_V4);
 
@@ -502,6 +557,94 @@ static void test_spot_checks(void **state)
 	assert_int_equal(guard_decide(&s3, GUARD_POLICY_UPGRADE, GUARD_HTTP, 0, true, &d), -EINVAL);
 	assert_int_equal(guard_decide(NULL, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V2, true, &d),
 			 -EINVAL);
+}
+
+/*
+ * The first request about an object whose encryption is not known yet (a
+ * HEAD without key material, which is how a mount learns it) may meet an
+ * SSE-C object, whose HEAD table 1 allows only over HTTPS: with an HTTPS
+ * endpoint it takes HTTPS, under either policy, and V4 under upgrade.
+ */
+static void test_unknown_probe(void **state)
+{
+	(void)state;
+	struct guard_decision d;
+	struct guard_req uh = { .op = GUARD_OP_HEAD_OBJECT, .src = GUARD_ENC_UNKNOWN };
+
+	/* the rules: HTTPS only where an HTTPS endpoint exists */
+	unsigned t, s;
+	guard_allowed(&uh, true, &t, &s);
+	assert_int_equal(t, GUARD_HTTPS);
+	guard_allowed(&uh, false, &t, &s);
+	assert_int_equal(t, GUARD_HTTP | GUARD_HTTPS);
+
+	/* url=http://, https_url=https://: HTTPS and V4 */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V2, true, &d),
+			 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V4);
+	assert_non_null(strstr(d.rule, "unknown encryption"));
+	assert_null(d.note);
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, true, &d),
+			 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V4);
+	/* an https:// url with sigv=2: V4 too */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTPS, GUARD_V2, false, &d),
+			 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V4);
+	/* strict: HTTPS as well (refusing would leave nothing to learn the
+	 * encryption by), the signature as the mount asks */
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V4, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V4);
+	assert_non_null(d.rule);
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V2);
+
+	/* A GET of it: HTTPS and V4 (tables 1 and 2), strict refuses V2. */
+	struct guard_req ug = { .op = GUARD_OP_GET_OBJECT, .src = GUARD_ENC_UNKNOWN };
+	assert_int_equal(guard_decide(&ug, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V4, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(guard_decide(&ug, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d),
+			 -EACCES);
+
+	/* Once known plain, the bulk goes over url= as the mount asks. */
+	struct guard_req ph = { .op = GUARD_OP_HEAD_OBJECT, .src = GUARD_ENC_NONE };
+	struct guard_req pg = { .op = GUARD_OP_GET_OBJECT, .src = GUARD_ENC_NONE };
+	for (int p = 0; p < 2; p++) {
+		enum guard_policy pol = p ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
+		assert_int_equal(guard_decide(&ph, pol, GUARD_HTTP, GUARD_V2, true, &d), 0);
+		assert_int_equal(d.transport, GUARD_HTTP);
+		assert_int_equal(d.sig, GUARD_V2);
+		assert_null(d.rule);
+		assert_int_equal(guard_decide(&pg, pol, GUARD_HTTP, GUARD_V2, true, &d), 0);
+		assert_int_equal(d.transport, GUARD_HTTP);
+		assert_null(d.rule);
+	}
+
+	/* HTTP-only mount: the probe is the only way to learn; plain HTTP,
+	 * with a note for the caller's log. */
+	for (int p = 0; p < 2; p++) {
+		enum guard_policy pol = p ? GUARD_POLICY_STRICT : GUARD_POLICY_UPGRADE;
+		assert_int_equal(guard_decide(&uh, pol, GUARD_HTTP, GUARD_V2, false, &d), 0);
+		assert_int_equal(d.transport, GUARD_HTTP);
+		assert_int_equal(d.sig, GUARD_V2);
+		assert_null(d.rule);
+		assert_non_null(d.note);
+		assert_non_null(strstr(d.note, "table 1"));
+		/* a GET of it still needs HTTPS: refused */
+		assert_int_equal(guard_decide(&ug, pol, GUARD_HTTP, GUARD_V4, false, &d), -EACCES);
+	}
+
+	/* With the key, the probe is table 1's (and the key rule's) anyway. */
+	uh.carries_key = true;
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V4, true, &d),
+			 -EACCES);
+	assert_int_equal(guard_decide(&uh, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d),
+			 -EACCES);
 }
 
 static void test_names(void **state)
@@ -561,7 +704,7 @@ static void test_spec_file(void **state)
 			q.dst = r->dst;
 		}
 		unsigned t, s;
-		guard_allowed(&q, &t, &s);
+		guard_allowed(&q, true, &t, &s);
 		if (t != r->tr || s != r->sig)
 			fail_msg("spec table %d row %zu (%s): guard t=%u s=%u, spec t=%u s=%u",
 				 r->table, i, guard_op_name(r->op), t, s, r->tr, r->sig);
@@ -577,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_transcription_complete),
 		cmocka_unit_test(test_exhaustive),
 		cmocka_unit_test(test_spot_checks),
+		cmocka_unit_test(test_unknown_probe),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_spec_file),
 	};
