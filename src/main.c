@@ -200,6 +200,32 @@ static int check_mountpoint(const char *mp, bool nonempty)
 }
 
 /* Options and libfuse's command line. 0 or an exit code. */
+/*
+ * The options left for libfuse, tried on a throw-away instance: an unknown
+ * one is refused now, before credentials and keys are looked for, and not
+ * after them as fuse_new() in run() would. 0 or -1 (libfuse said why).
+ */
+static int check_fuse_options(const struct fuse_args *args)
+{
+	static const struct fuse_operations none;
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *f;
+
+	for (int i = 0; i < args->argc; i++) {
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+			fuse_opt_free_args(&copy);
+			fail("out of memory");
+			return -1;
+		}
+	}
+	f = fuse_new(&copy, &none, sizeof(none), NULL);
+	fuse_opt_free_args(&copy);
+	if (!f)
+		return -1;
+	fuse_destroy(f);
+	return 0;
+}
+
 static int parse(struct fuse_args *args, struct mount *m)
 {
 	/* main()'s argv: opt_parse() replaces args->argv and drops BUCKET. */
@@ -236,6 +262,8 @@ static int parse(struct fuse_args *args, struct mount *m)
 		fail("missing MOUNTPOINT argument");
 		return EXIT_USAGE;
 	}
+	if (check_fuse_options(args) != 0)
+		return EXIT_USAGE;
 	return check_mountpoint(m->fo.mountpoint, m->cfg.nonempty);
 }
 

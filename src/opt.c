@@ -244,7 +244,7 @@ static bool is_bucket_name(const char *b)
 {
 	size_t n = strlen(b);
 
-	if (n < 1 || n > 255)
+	if (n < 3 || n > 255)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = b[i];
@@ -327,7 +327,10 @@ static void check_strings(struct vctx *v, struct mount_cfg *cfg)
 	if (!cfg->bucket || !*cfg->bucket)
 		problem(v, "missing BUCKET argument");
 	else if (!is_bucket_name(cfg->bucket))
-		problem(v, "invalid bucket name '%s'", cfg->bucket);
+		problem(v,
+			"invalid bucket name '%s': 3 to 255 letters, digits, '-', '.' and '_' "
+			"(3 to 63 lowercase ones for addressing=virtual)",
+			cfg->bucket);
 	if (cfg->prefix && normalise_prefix(&cfg->prefix) != 0)
 		problem(v, "invalid prefix '%s': empty, '.' or '..' path component", cfg->prefix);
 	if (!cfg->mountpoint && !cfg->no_mountpoint)

@@ -82,6 +82,21 @@ def test_unknown_option(setup, flags):
     refused(rc, err, "bogus=1", "unknown option")
 
 
+def test_mistake_reported_before_credentials(tmp_path):
+    """A mistake in the command line is named first, not hidden behind the
+    credentials or the endpoint that the mount would look for next."""
+    mp = mountpoint(str(tmp_path))
+    env = dict(os.environ, HOME=str(tmp_path))
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(k, None)
+    for args, words in ((["bkt", mp, "-o", "bogus=1"], ("bogus=1", "unknown option")),
+                        (["bkt", mp, "-x"], ("-x", "unknown option")),
+                        (["b", mp], ("'b'", "bucket name"))):
+        r = subprocess.run([obsmount_bin()] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=60)
+        refused(r.returncode, r.stderr.decode(errors="replace"), *words)
+
+
 def test_missing_mount_point(setup):
     bucket, work, opts = setup
     mp = os.path.join(work, "no-such-dir")

@@ -214,18 +214,18 @@ static void test_default_permissions(void **state)
 static void test_prefix_forms(void **state)
 {
 	(void)state;
-	static const char *const in[] = { "b:/a/b", "b:a/b/", "b:/", "b:", "b:/x" };
+	static const char *const in[] = { "bkt:/a/b", "bkt:a/b/", "bkt:/", "bkt:", "bkt:/x" };
 	static const char *const want[] = { "a/b/", "a/b/", "", "", "x/" };
 	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
 		struct parsed p;
 		const char *argv[] = { in[i], "/mnt", NULL };
 		run(&p, argv);
 		assert_int_equal(p.validate_rc, 0);
-		assert_string_equal(p.cfg.bucket, "b");
+		assert_string_equal(p.cfg.bucket, "bkt");
 		assert_string_equal(p.cfg.prefix, want[i]);
 		done(&p);
 	}
-	static const char *const bad[] = { "b:/a/../c", "b:/./a", "b:/a//c" };
+	static const char *const bad[] = { "bkt:/a/../c", "bkt:/./a", "bkt:/a//c" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct parsed p;
 		const char *argv[] = { bad[i], "/mnt", NULL };
@@ -318,14 +318,14 @@ static void test_encryption_rules(void **state)
 	(void)state;
 	struct parsed p;
 	/* SSE-C over a plain HTTP endpoint only: refused, key path not echoed. */
-	const char *argv[] = { "b", "/mnt", "-o", "url=http://h:1,sse=c:/secret/keys", NULL };
+	const char *argv[] = { "bkt", "/mnt", "-o", "url=http://h:1,sse=c:/secret/keys", NULL };
 	run(&p, argv);
 	assert_int_equal(p.validate_rc, -EINVAL);
 	assert_non_null(strstr(buf_str(&p.problems), "HTTPS"));
 	assert_null(strstr(buf_str(&p.problems), "/secret/keys"));
 	done(&p);
 	/* With an HTTPS endpoint beside it: fine. */
-	const char *argv2[] = { "b",  "/mnt",
+	const char *argv2[] = { "bkt",  "/mnt",
 				"-o", "url=http://h:1,https_url=https://h:2",
 				"-o", "sse=c:/k,guard=upgrade",
 				NULL };
@@ -334,14 +334,14 @@ static void test_encryption_rules(void **state)
 	assert_false(p.cfg.guard_strict);
 	done(&p);
 	/* A pasted key is not echoed back. */
-	const char *argv3[] = { "b", "/mnt", "-o", "sse=AAAAsecretBBBB", NULL };
+	const char *argv3[] = { "bkt", "/mnt", "-o", "sse=AAAAsecretBBBB", NULL };
 	run(&p, argv3);
 	assert_int_equal(p.validate_rc, -EINVAL);
 	assert_null(strstr(buf_str(&p.problems), "AAAAsecretBBBB"));
 	done(&p);
 	static const char *const ok[] = { "sse=none", "sse=s3", "sse=kms", "sse=kms:k" };
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
-		const char *a[] = { "b", "/mnt", "-o", ok[i], NULL };
+		const char *a[] = { "bkt", "/mnt", "-o", ok[i], NULL };
 		run(&p, a);
 		assert_int_equal(p.validate_rc, 0);
 		done(&p);
@@ -352,7 +352,7 @@ static void test_fstab_noise(void **state)
 {
 	(void)state;
 	struct parsed p;
-	const char *argv[] = { "b",  "/mnt",
+	const char *argv[] = { "bkt",  "/mnt",
 			       "-o", "auto,noauto,user,nouser,users,nofail,_netdev,defaults",
 			       "-o", "x-systemd.automount,x-systemd.requires=network-online.target",
 			       "-o", "comment=x-gvfs-hide,default_permissions",
@@ -412,7 +412,7 @@ static void test_fstab_each_word(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
-		const char *argv[] = { "b", "/mnt", "-o", words[i], NULL };
+		const char *argv[] = { "bkt", "/mnt", "-o", words[i], NULL };
 		run(&p, argv);
 		if (p.parse_rc != 0 || p.validate_rc != 0)
 			fail_msg("'%s' refused: %s", words[i], buf_str(&p.problems));
@@ -422,7 +422,7 @@ static void test_fstab_each_word(void **state)
 		done(&p);
 	}
 	/* rw (mount(8) adds it) is the kernel's: kept for libfuse, which takes it. */
-	const char *argv[] = { "b", "/mnt", "-o", "rw,_netdev", NULL };
+	const char *argv[] = { "bkt", "/mnt", "-o", "rw,_netdev", NULL };
 	run(&p, argv);
 	assert_int_equal(p.validate_rc, 0);
 	assert_true(args_have_opt(&p, "rw"));
@@ -436,19 +436,19 @@ static void test_log_file(void **state)
 	struct parsed p;
 
 	(void)state;
-	const char *argv[] = { "b", "/mnt", "-o", "log_file=/var/log/obsmount.log", NULL };
+	const char *argv[] = { "bkt", "/mnt", "-o", "log_file=/var/log/obsmount.log", NULL };
 	run(&p, argv);
 	assert_int_equal(p.validate_rc, 0);
 	assert_string_equal(p.cfg.log_file, "/var/log/obsmount.log");
 	assert_false(args_have(&p, "log_file"));
 	done(&p);
 	/* The daemon runs in '/': a relative path would move. */
-	const char *argv2[] = { "b", "/mnt", "-o", "log_file=obsmount.log", NULL };
+	const char *argv2[] = { "bkt", "/mnt", "-o", "log_file=obsmount.log", NULL };
 	run(&p, argv2);
 	assert_int_equal(p.validate_rc, -EINVAL);
 	assert_non_null(strstr(buf_str(&p.problems), "invalid log_file 'obsmount.log'"));
 	done(&p);
-	const char *argv3[] = { "b", "/mnt", NULL };
+	const char *argv3[] = { "bkt", "/mnt", NULL };
 	run(&p, argv3);
 	assert_null(p.cfg.log_file);
 	done(&p);
@@ -458,7 +458,7 @@ static void test_numbers_edges(void **state)
 {
 	(void)state;
 	struct parsed p;
-	const char *argv[] = { "b", "/mnt", "-o",
+	const char *argv[] = { "bkt", "/mnt", "-o",
 			       "part_size=5120,parallel=1,stat_ttl=604800,umask=0777,uid=0", NULL };
 	run(&p, argv);
 	assert_int_equal(p.validate_rc, 0);
@@ -470,7 +470,7 @@ static void test_numbers_edges(void **state)
 	assert_int_equal(p.cfg.uid, 0);
 	done(&p);
 
-	const char *argv2[] = { "b", "/mnt", "-o", "part_size=5121,stat_ttl=604801", NULL };
+	const char *argv2[] = { "bkt", "/mnt", "-o", "part_size=5121,stat_ttl=604801", NULL };
 	run(&p, argv2);
 	assert_int_equal(p.validate_rc, -EINVAL);
 	assert_int_equal(count_lines(buf_str(&p.problems)), 2);
