@@ -529,6 +529,21 @@ void cache_invalidate(struct cache *c, const char *path)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void cache_invalidate_attr(struct cache *c, const char *path)
+{
+	uint32_t h = hash_str(path);
+	struct node *n;
+
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	c->stripe[h % N_STRIPES] = c->gen;
+	n = map_find(&c->stat, path, h);
+	if (n)
+		drop_stat_locked(c, n);
+	parent_stale_locked(c, path);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static bool in_tree(const char *path, const char *top, size_t tl)
 {
 	if (tl == 1 && top[0] == '/')

@@ -107,6 +107,12 @@ void cache_set_page_etag(struct cache *c, const char *path, const char *etag);
  */
 void cache_invalidate(struct cache *c, const char *path);
 
+/*
+ * Forget @path's attributes (or negative entry) but keep its own listing:
+ * a metadata change of a directory leaves its entries as they are.
+ */
+void cache_invalidate_attr(struct cache *c, const char *path);
+
 /* Forget @path and everything below it (directory rename, rmdir). */
 void cache_invalidate_tree(struct cache *c, const char *path);
 

@@ -195,6 +195,16 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 		(void)fh_release(fh);
 		return r;
 	}
+	/* A deferred metadata change: what the object will say once applied. */
+	r = fs_defer_get(c->defer, path, &o->info);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		fs_attr_from_info(c, key, &o->info, &a);
+		o->st = a.st;
+		o->has_info = true;
+		return 0;
+	}
 	switch (cache_get(c->cache, path, &a, want_info ? &o->info : NULL)) {
 	case CACHE_NEGATIVE:
 		return -ENOENT;
@@ -352,6 +362,23 @@ static void file_forget(struct fs_ctx *c, struct fs_file *f)
 	pthread_mutex_unlock(&c->files_lock);
 }
 
+/*
+ * Apply the deferred metadata change of @path, if any, and forget what the
+ * cache knew of the object (its ETag changed): for open, truncate, fsync.
+ */
+static int open_defer_flush(struct fs_ctx *c, const char *path)
+{
+	struct store_info tmp;
+	int r = fs_defer_get(c->defer, path, &tmp);
+
+	if (r <= 0)
+		return r;
+	store_info_release(&tmp);
+	r = fs_defer_flush(c->defer, path, false);
+	cache_invalidate(c->cache, path);
+	return r;
+}
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx_get();
@@ -364,6 +391,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
+	/*
+	 * An open for writing starts from the object with its metadata
+	 * applied; a read-only one (rsync's fchmod) leaves it waiting.
+	 */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		r = open_defer_flush(c, path);
+		if (r)
+			return r;
+	}
 	r = fs_lookup(c, path, true, &o);
 	if (r == 0 && S_ISDIR(o.st.st_mode))
 		r = -EISDIR;
@@ -438,6 +474,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
 	if (r)
 		return r;
+	fs_defer_drop(c->defer, path); /* a new object takes the name */
 	/*
 	 * The kernel looked the name up and found nothing, so a create needs
 	 * no HEAD; with O_EXCL, make sure unless we know it is absent.
@@ -548,9 +585,21 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	(void)path;
+	int r;
+
 	(void)datasync;
-	return io_errno(fh_flush(open_file(fi)->fh));
+	r = fh_flush(open_file(fi)->fh);
+	if (r == 0 && path)
+		r = fs_defer_flush(fs_ctx_get()->defer, path, false);
+	return io_errno(r);
+}
+
+/* fsync of a directory: the deferred metadata changes below it go out. */
+static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	return io_errno(fs_defer_flush(fs_ctx_get()->defer, path ? path : "/", true));
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -670,6 +719,8 @@ static int fs_unlink(const char *path)
 		return r;
 	/* an open file of it must not bring the object back on close */
 	r = fh_unlink_key(c->fh, key);
+	if (r == 0)
+		fs_defer_drop(c->defer, path);
 	cache_invalidate(c->cache, path);
 	if (r == 0) {
 		cache_dir_note(c->cache, path, 0);
@@ -697,6 +748,8 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return r ? r : touch_mtime(f);
 	}
 	r = fs_path_to_key(c, path, 0, key, sizeof(key));
+	if (r == 0)
+		r = open_defer_flush(c, path);
 	if (r)
 		return r;
 	tmp.fh = fh_find(c->fh, key);
@@ -803,11 +856,22 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 			(void)fh_release(fh);
 		cache_invalidate(c->cache, path);
 		if (r == 0 && !done) {
-			/* Stored and unchanged since: update the object as well. */
+			/*
+			 * Stored and unchanged since: update the object as well,
+			 * now or (deferred) with a rename or the next change.
+			 */
 			memset(&o, 0, sizeof(o));
 			r = c->st->ops->head(c->st, key, &o.info);
+			if (r == 0) {
+				store_meta_release(&o.info.meta);
+				r = store_meta_copy(&o.info.meta, &openm);
+			}
+			if (r == 0)
+				r = fs_defer_put(c->defer, path, key, &o.info);
 			if (r == 0)
 				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc, NULL);
+			else if (r > 0)
+				r = 0;
 			fs_obj_release(&o);
 		}
 		store_meta_release(&openm);
@@ -837,9 +901,18 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	} else if (!o.has_info) {
 		r = -EIO;
 	} else {
-		r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
+		/* Kept for a rename or later changes to carry, or applied now. */
+		r = fs_defer_put(c->defer, path, key, &o.info);
+		if (r == 0)
+			r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
+		else if (r > 0)
+			r = 0;
 	}
-	cache_invalidate(c->cache, path);
+	/* A directory's own listing stays: its entries did not change. */
+	if (S_ISDIR(o.st.st_mode))
+		cache_invalidate_attr(c->cache, path);
+	else
+		cache_invalidate(c->cache, path);
 	if (r == 0 && o.has_info) {
 		/* A copy makes a new ETag, not known here: none is cached. */
 		o.info.etag[0] = '\0';
@@ -1314,6 +1387,11 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		log_msg(LOG_LVL_ERR, LOG_CAT_FUSE, "cannot start the file layer: %s", strerror(-r));
 		fuse_exit(fuse_get_context()->fuse);
 	}
+	r = fs_defer_start(c->defer);
+	if (r)
+		log_msg(LOG_LVL_WARN, LOG_CAT_FUSE,
+			"metadata changes are not deferred (cannot start a thread: %s)",
+			strerror(-r));
 	return c;
 }
 
@@ -1329,6 +1407,10 @@ static void fs_destroy(void *data)
 	 */
 	if (c->fh)
 		c->shutdown_err = fh_flush_all(c->fh, &n);
+	/* Metadata changes still waiting: apply them before the process ends. */
+	int dr = fs_defer_stop(c->defer);
+	if (dr && !c->shutdown_err)
+		c->shutdown_err = dr;
 	if (n && !c->shutdown_err)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FUSE, "stored %u open file%s at shutdown", n,
 			n == 1 ? "" : "s");
@@ -1361,6 +1443,7 @@ static const struct fuse_operations ops = {
 	.write = fs_write,
 	.flush = fs_flush,
 	.fsync = fs_fsync,
+	.fsyncdir = fs_fsyncdir,
 	.release = fs_release,
 	.unlink = fs_unlink,
 	.truncate = fs_truncate,
@@ -1432,6 +1515,13 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 		return r;
 	}
 
+	r = fs_defer_new(c, cfg->meta_delay, &c->defer);
+	if (r) {
+		cache_free(c->cache);
+		mime_free(c->mime);
+		free(c);
+		return r;
+	}
 	c->fhcfg.part_size = cfg->part_size;
 	c->fhcfg.parallel = cfg->parallel;
 	c->fhcfg.cache_dir = cfg->cache_dir;
@@ -1460,6 +1550,7 @@ void fs_ctx_free(struct fs_ctx *c)
 {
 	if (!c)
 		return;
+	fs_defer_free(c->defer);
 	fh_ctx_free(c->fh);
 	cache_free(c->cache);
 	mime_free(c->mime);

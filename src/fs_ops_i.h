@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "fh.h"
+#include "fs_defer.h"
 #include "fs_ops.h"
 #include "meta.h"
 #include "mime.h"
@@ -34,8 +35,9 @@
 struct fs_ctx {
 	const struct mount_cfg *cfg;
 	struct store *st;
-	struct cache *cache; /* own lock */
-	struct fh_ctx *fh;   /* created by init(); own locks */
+	struct cache *cache;	/* own lock */
+	struct fh_ctx *fh;	/* created by init(); own locks */
+	struct fs_defer *defer; /* deferred metadata changes; own lock */
 	struct fh_cfg fhcfg;
 	struct meta_cfg mc;
 	struct mime_table *mime; /* read-only after fs_ctx_new(); NULL: none loaded */
@@ -50,7 +52,7 @@ struct fs_ctx {
 	 * another lock held.
 	 */
 	pthread_mutex_t files_lock;
-	struct fs_file *files; /* files_lock */
+	struct fs_file *files;	  /* files_lock */
 	struct fs_hidden *hidden; /* files_lock: unlinked open files */
 };
 

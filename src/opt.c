@@ -51,6 +51,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT("stat_ttl=%s", raw.stat_ttl, 0),
 	OPT("dir_ttl=%s", raw.dir_ttl, 0),
 	OPT("listing_attrs=%s", raw.listing_attrs, 0),
+	OPT("meta_delay=%s", raw.meta_delay, 0),
 	OPT("part_size=%s", raw.part_size, 0),
 	OPT("parallel=%s", raw.parallel, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
@@ -147,6 +148,7 @@ void opt_release(struct mount_cfg *cfg)
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	free(cfg->raw.listing_attrs);
+	free(cfg->raw.meta_delay);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -457,6 +459,8 @@ static void check_numbers(struct vctx *v, struct mount_cfg *cfg)
 					  OPT_DEFAULT_STAT_TTL);
 	cfg->dir_ttl = (unsigned)num_opt(v, "dir_ttl", cfg->raw.dir_ttl, 10, 0, 604800,
 					 OPT_DEFAULT_DIR_TTL);
+	cfg->meta_delay = (unsigned)num_opt(v, "meta_delay", cfg->raw.meta_delay, 10, 0, 2,
+					    OPT_DEFAULT_META_DELAY);
 	/* Shared with other users: show the permissions stored with objects. */
 	cfg->listing_attrs = num_opt(v, "listing_attrs", cfg->raw.listing_attrs, 10, 0, 1,
 				     cfg->allow_other ? 0 : 1) != 0;
@@ -561,6 +565,9 @@ static const char help_text[] =
 	"                           listing (size, time; default mode and owner)\n"
 	"                           until opened; 0: ask for each (default 1,\n"
 	"                           0 with allow_other)\n"
+	"    -o meta_delay=SECONDS  chmod, chown, utimens and xattr changes of a\n"
+	"                           stored file wait this long, to ride on a\n"
+	"                           rename or merge (0..2, default 1; 0: at once)\n"
 	"    -o cache_dir=DIR       stage written data in files under DIR\n"
 	"                           (default: in memory)\n"
 	"\n"

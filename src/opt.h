@@ -28,6 +28,7 @@ enum opt_addressing {
 #define OPT_DEFAULT_URL "https://s3.amazonaws.com"
 #define OPT_DEFAULT_REGION "us-east-1"
 #define OPT_DEFAULT_STAT_TTL 60
+#define OPT_DEFAULT_META_DELAY 1
 #define OPT_DEFAULT_DIR_TTL 30
 #define OPT_DEFAULT_PART_SIZE 16 /* MiB */
 #define OPT_DEFAULT_PARALLEL 8
@@ -54,7 +55,7 @@ struct mount_cfg {
 	char *profile;
 	char *cafile;
 	char *cache_dir;
-	char *sse; /* sse= as given ("none", "s3", "kms[:ID]", "c:PATH"), or NULL */
+	char *sse;	/* sse= as given ("none", "s3", "kms[:ID]", "c:PATH"), or NULL */
 	char *log_file; /* absolute path, or NULL: syslog (stderr with -f) */
 
 	/* Flags, also handed on to libfuse. */
@@ -71,9 +72,10 @@ struct mount_cfg {
 	gid_t gid;
 	mode_t umask;
 	bool has_uid, has_gid, has_umask;
-	unsigned stat_ttl; /* seconds; 0 disables the stat and negative caches */
-	unsigned dir_ttl;  /* seconds; 0 disables the directory cache */
-	size_t part_size;  /* bytes */
+	unsigned stat_ttl;   /* seconds; 0 disables the stat and negative caches */
+	unsigned dir_ttl;    /* seconds; 0 disables the directory cache */
+	unsigned meta_delay; /* seconds a metadata change of a stored file may wait; 0: none */
+	size_t part_size;    /* bytes */
 	unsigned parallel;
 	unsigned retries;
 	unsigned timeout; /* seconds */
@@ -88,7 +90,8 @@ struct mount_cfg {
 	/* The text of the typed options as given, NULL when not given. */
 	struct {
 		char *sigv, *addressing, *uid, *gid, *umask, *stat_ttl, *dir_ttl, *part_size,
-			*parallel, *retries, *timeout, *log_level, *dbg, *guard, *listing_attrs;
+			*parallel, *retries, *timeout, *log_level, *dbg, *guard, *listing_attrs,
+			*meta_delay;
 	} raw;
 
 	/* Parser state: extra positional arguments seen (an error). */

@@ -16,6 +16,8 @@
 #   BENCH_LIST       objects in the listed directory (default 10000)
 #   BENCH_HTTPS=1    talk HTTPS to the server (default plain HTTP)
 #   BENCH_TOOLS      columns to run (default "raw obsmount s3fs197 s3fs190")
+#   BENCH_RSYNC_SRC  a tree of small files to rsync into the mount
+#                    (default /usr/include/linux: 763 files on Debian 12)
 #   BENCH_TIMEOUT    limit of one step in seconds (default 420); a step that
 #                    fails or runs out of time gets "fail" in its cell
 #   OBSMOUNT         the obsmount binary (default BUILD_DIR/obsmount)
@@ -41,6 +43,8 @@ size_mib=${BENCH_SIZE_MIB:-1024}
 nfiles=${BENCH_FILES:-1000}
 nlist=${BENCH_LIST:-10000}
 tmo=${BENCH_TIMEOUT:-420}
+rsync_src=${BENCH_RSYNC_SRC:-/usr/include/linux}
+rsync_files=$(find "$rsync_src" -type f 2>/dev/null | wc -l)
 tools=${BENCH_TOOLS:-raw obsmount s3fs197 s3fs190}
 ak=$OBSMOUNT_TEST_ACCESS_KEY
 sk=$OBSMOUNT_TEST_SECRET_KEY
@@ -377,6 +381,28 @@ bench_fs() {
 	else
 		put list "$t" fail
 	fi
+	# 4. rsync -a of a tree of small files, then again with nothing changed
+	if [ -d "$rsync_src" ] && command -v rsync >/dev/null && mount_tool "$t"; then
+		t0=$(now)
+		if timeout "$tmo" rsync -a "$rsync_src/" "$mnt/tree/"; then
+			t1=$(now)
+			put rsync "$t" "$(calc "round($t1 - $t0, 1)")"
+			t0=$(now)
+			if timeout "$tmo" rsync -a "$rsync_src/" "$mnt/tree/"; then
+				t1=$(now)
+				put rsync2 "$t" "$(calc "round($t1 - $t0, 1)")"
+			else
+				put rsync2 "$t" fail
+			fi
+		else
+			put rsync "$t" fail
+		fi
+		umount_tool
+		h delprefix "$bucket" tree/
+		gc
+	else
+		put rsync "$t" "–"
+	fi
 }
 
 for t in $tools; do
@@ -386,13 +412,15 @@ done
 
 # ---------------------------------------------------------------- table
 declare -A title=([raw]="raw client" [obsmount]="obsmount" [s3fs197]="s3fs 1.97" [s3fs190]="s3fs 1.90")
-rows="write read creates list mv rss"
+rows="write read creates list mv rsync rsync2 rss"
 declare -A label=(
 	[write]="write $size_mib MiB (\`dd bs=1M conv=fsync\`, until HEAD shows it), MiB/s"
 	[read]="read $size_mib MiB after remount and drop_caches, MiB/s"
 	[creates]="$nfiles × 4 KiB creates, one process, until listed, files/s"
 	[list]="\`ls -l\` of a $nlist-object directory, cold, s"
 	[mv]="\`mv\` of the $size_mib MiB file, s"
+	[rsync]="\`rsync -a\` of $rsync_files files ($rsync_src), s"
+	[rsync2]="the same \`rsync -a\` again, nothing changed, s"
 	[rss]="daemon peak RSS (VmHWM), write / read, MiB")
 line="| workload |"; sep="|---|"
 for t in $tools; do line+=" ${title[$t]} |"; sep+="---|"; done

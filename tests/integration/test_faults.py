@@ -160,6 +160,17 @@ def run_limited(fn):
     return out["rc"], out.get("ret")
 
 
+def chmod_durable(path, mode):
+    """chmod, then fsync: a metadata change may wait (meta_delay=), fsync
+    makes it durable or reports why it is not."""
+    os.chmod(path, mode)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_file(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -190,7 +201,7 @@ def check_cell(e, m, fault, op, rule):
         elif op.startswith("rename"):
             rc, _ = run_limited(lambda: os.rename(m.path(key), m.path(dst)))
         elif op == "chmod":
-            rc, _ = run_limited(lambda: os.chmod(m.path(key), 0o600))
+            rc, _ = run_limited(lambda: chmod_durable(m.path(key), 0o600))
         else:
             rc, got = run_limited(lambda: read_file(m.path(key)))
         fired = sum(r["fired"] for r in e.proxy.rule_state())

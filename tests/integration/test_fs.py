@@ -178,11 +178,25 @@ def read(p):
         return f.read()
 
 
+def sync_mount(m):
+    """fsync the mount's root directory: metadata changes that wait
+    (meta_delay=) go out, as before another client is asked."""
+    if m.proc is None:
+        return
+    fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def obj(m, key):
+    sync_mount(m)
     return m.s3.get_object(m.bucket, key).body
 
 
 def head(m, key):
+    sync_mount(m)
     return m.s3.head_object(m.bucket, key)
 
 
