@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "fh.h"
 #include "fh_i.h"
 #include "log.h"
+#include "util/crc32c.h"
 
 /* Memory staging granule; untouched chunks cost a NULL pointer. */
 #define CHUNK ((size_t)64 * 1024)
@@ -725,8 +727,11 @@ static int file_new(struct fh_ctx *ctx, const char *key, const struct store_info
 		f->etag[sizeof(f->etag) - 1] = '\0';
 		f->base_size = info->size;
 		f->size = info->size;
+		f->crc_want = info->has_crc32c && info->size > 0;
+		f->crc_stored = info->crc32c;
 	}
 	if (!info || (flags & O_TRUNC)) {
+		f->crc_want = false;
 		f->base_size = 0;
 		f->size = 0;
 		f->dirty = true;
@@ -1232,7 +1237,8 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 		 */
 		f->write_err = err;
 		log_msg(LOG_LVL_ERR, LOG_CAT_FH,
-			"'%s': a write could not be staged (%s); the file will not be stored, its previous version stays",
+			"'%s': a write could not be staged (%s); the file will not be stored, its "
+			"previous version stays",
 			f->key, strerror(-err));
 		goto out;
 	}
@@ -1343,6 +1349,53 @@ void fh_mark_dirty(struct fh *h)
 
 /* ---- read path ---------------------------------------------------------- */
 
+/*
+ * Is the end-to-end check still meaningful: do the fetched blocks still
+ * make up the version opened, unchanged? f->lock held.
+ */
+static bool crc_valid_locked(const struct fh_file *f)
+{
+	return f->crc_want && !f->dirty && f->crc_gen == f->ra_gen && f->size == f->base_size;
+}
+
+/* The check has covered @got more bytes, whose own CRC is @crc. f->lock held. */
+static void crc_feed_locked(struct fh_file *f, uint32_t crc, size_t got, bool short_read)
+{
+	f->crc = f->crc_pos ? crc32c_combine(f->crc, crc, got) : crc;
+	f->crc_pos += got;
+	if (f->crc_pos < f->base_size && !short_read)
+		return;
+	f->crc_want = false; /* done, either way */
+	if (f->crc_pos == f->base_size && f->crc == f->crc_stored)
+		return;
+	f->crc_bad = true;
+	log_msg(LOG_LVL_ERR, LOG_CAT_FH,
+		"checksum mismatch reading '%s': stored crc32c %08x, %" PRIu64
+		" bytes read give %08x",
+		f->key, f->crc_stored, f->crc_pos, f->crc);
+}
+
+/* Feed the ready blocks that continue the checked run. f->lock held. */
+static void crc_advance_locked(struct fh_file *f)
+{
+	while (f->crc_want) {
+		if (!crc_valid_locked(f)) {
+			f->crc_want = false;
+			return;
+		}
+		struct fh_slot *s = NULL;
+		for (size_t i = 0; i < f->n_slots && !s; i++) {
+			struct fh_slot *c = &f->slots[i];
+			if (c->state == FH_SLOT_READY && c->gen == f->ra_gen &&
+			    c->off == f->crc_pos)
+				s = c;
+		}
+		if (!s)
+			return;
+		crc_feed_locked(f, s->crc, s->got, s->got < s->len);
+	}
+}
+
 struct read_job {
 	struct fh_job job;
 	struct fh_file *f;
@@ -1350,6 +1403,7 @@ struct read_job {
 	struct store_enc enc;
 	char etag[STORE_ETAG_MAX]; /* the version the file reads */
 	char *key;
+	bool crc; /* the file is being checked: compute the block's CRC */
 };
 
 static void read_run(struct fh_job *j)
@@ -1365,6 +1419,8 @@ static void read_run(struct fh_job *j)
 	err = st->ops->get_range(st, rj->key, s->off, s->len, s->data, &got, &rj->enc, rj->etag);
 	if (!err && got > s->len)
 		err = -EIO;
+	/* outside the lock: it costs about 0.25 ms per MiB with SSE4.2 */
+	uint32_t crc = !err && rj->crc ? crc32c(0, s->data, got) : 0;
 	pthread_mutex_lock(&f->lock);
 	if (s->gen != f->ra_gen) {
 		s->state = FH_SLOT_EMPTY; /* the file changed meanwhile */
@@ -1374,6 +1430,9 @@ static void read_run(struct fh_job *j)
 	} else {
 		s->state = FH_SLOT_READY;
 		s->got = got;
+		s->crc = crc;
+		if (rj->crc)
+			crc_advance_locked(f);
 	}
 	f->reads_inflight--;
 	pthread_cond_broadcast(&f->cond);
@@ -1444,6 +1503,7 @@ static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, uint64_t kee
 	rj->slot = victim;
 	rj->enc = f->enc;
 	memcpy(rj->etag, f->etag, sizeof(rj->etag));
+	rj->crc = f->crc_want && boff >= f->crc_pos;
 	f->reads_inflight++;
 	mpu_pool_submit(f->ctx->pool, &rj->job);
 	return victim;
@@ -1496,6 +1556,12 @@ static int read_remote(struct fh_file *f, char *dst, uint64_t pos, uint64_t lim,
 			return -EIO;
 		*n = got;
 		*eof = got < want;
+		if (f->crc_want && pos == f->crc_pos) {
+			if (crc_valid_locked(f))
+				crc_feed_locked(f, crc32c(0, dst, got), got, *eof);
+			else
+				f->crc_want = false;
+		}
 		return 0;
 	}
 	uint64_t boff = pos / f->blk * f->blk;
@@ -1587,6 +1653,9 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 			break;
 		pos += n;
 	}
+	/* the bytes were not what was stored: the read that reaches the end fails */
+	if (!err && f->crc_bad && (pos >= f->base_size || eof) && pos > (uint64_t)off)
+		err = -EIO;
 	if (!seq || pos > f->ra_next)
 		f->ra_next = pos;
 	if (!err && seq && f->n_slots && pos < f->base_size)

@@ -113,6 +113,7 @@ struct fh_slot {
 	int err;
 	uint64_t gen;  /* f->ra_gen when the fetch began */
 	uint64_t used; /* LRU clock */
+	uint32_t crc;  /* CRC-32C of the got bytes, when READY and the file is checked */
 	char *data;    /* cap bytes, allocated on first use */
 	size_t cap;
 };
@@ -170,6 +171,22 @@ struct fh_file {
 	uint64_t ra_gen;  /* bump to invalidate every slot */
 	uint64_t clock;
 	unsigned reads_inflight;
+
+	/*
+	 * End-to-end check: the bytes fetched from the stored object,
+	 * contiguous from offset 0, are run through a CRC-32C (block by block
+	 * as they arrive); once that reaches the end it must equal the
+	 * checksum the server stored (HEAD at open). A mismatch makes the
+	 * read that reaches the end -EIO. Anything that makes the fetched
+	 * bytes not the whole stored version (a write, truncate, our own
+	 * store, a block never fetched in order) just stops the check.
+	 */
+	bool crc_want;	     /* checking: the object has a checksum, not done or off */
+	uint32_t crc_stored; /* what the server stored */
+	uint64_t crc_gen;    /* ra_gen the check began at */
+	uint64_t crc_pos;    /* bytes [0, crc_pos) are in crc */
+	uint32_t crc;	     /* CRC-32C of those */
+	bool crc_bad;	     /* the bytes did not match: reading the end is -EIO */
 };
 
 /* An open handle: the shared file plus what open() said. */

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "s3.h"
 #include "sign.h"
+#include "util/crc32c.h"
 
 #define BACKOFF_BASE_MS 100u
 #define BACKOFF_CAP_MS 5000u
@@ -940,6 +941,51 @@ static int copy_etag(const struct http_response *r, char etag[STORE_ETAG_MAX], b
 	return 0;
 }
 
+/*
+ * End-to-end checksums. Ceph RGW 20 verifies and stores an
+ * x-amz-checksum-crc32c only when x-amz-sdk-checksum-algorithm names it
+ * too (the value alone is ignored: neither checked nor kept); then a wrong
+ * one is 400 BadDigest, as AWS does. Content-MD5 stays on every body:
+ * servers without checksum support still verify that.
+ */
+static void crc_b64(uint32_t crc, char out[9])
+{
+	uint8_t be[4] = { (uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8),
+			  (uint8_t)crc };
+	crypto_base64(be, sizeof(be), out);
+}
+
+/* Send the CRC-32C of @len bytes at @data for the server to verify and store. */
+static int add_crc32c(struct s3_op *op, const void *data, size_t len, uint32_t *out)
+{
+	char b64[9];
+	*out = crc32c(0, data, len);
+	crc_b64(*out, b64);
+	int rc = s3_op_header(op, "x-amz-sdk-checksum-algorithm", "CRC32C");
+	if (!rc)
+		rc = s3_op_header(op, "x-amz-checksum-crc32c", b64);
+	return rc;
+}
+
+/*
+ * The whole-object CRC-32C in @r, if it carries one. A composite checksum
+ * (AWS's default for multipart: a CRC of the parts' CRCs, "...-N") is no
+ * CRC of the bytes and is ignored, as is anything malformed.
+ */
+static bool parse_crc32c(const struct http_response *r, uint32_t *out)
+{
+	const char *v = http_response_header(r, "x-amz-checksum-crc32c");
+	const char *type = http_response_header(r, "x-amz-checksum-type");
+	uint8_t be[4];
+	size_t n = 0;
+	if (!v || (type && strcasecmp(type, "FULL_OBJECT") != 0) || strlen(v) != 8)
+		return false;
+	if (crypto_unbase64(v, be, sizeof(be), &n) != 0 || n != 4)
+		return false;
+	*out = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
+	return true;
+}
+
 static bool parse_u64_str(const char *s, uint64_t *out)
 {
 	char *end;
@@ -1020,6 +1066,8 @@ static int fill_info(const struct http_response *r, bool ranged, struct store_in
 	if (!rc)
 		rc = fill_meta(r, &out->meta);
 	fill_enc(r, &out->enc);
+	if (!ranged)
+		out->has_crc32c = parse_crc32c(r, &out->crc32c);
 	if (rc)
 		store_info_release(out);
 	return rc;
@@ -1270,7 +1318,10 @@ static int head_object(struct s3_ctx *c, const char *key, const struct sse_choic
 	op.quiet = quiet;
 	op.sse = read_key(sse, known);
 	op.src_enc = enc_for(known, sse);
-	int rc = s3_perform(c, &op, st);
+	/* stored checksums come back only when asked for */
+	int rc = s3_op_header(&op, "x-amz-checksum-mode", "ENABLED");
+	if (!rc)
+		rc = s3_perform(c, &op, st);
 	if (!rc)
 		rc = fill_info(&op.resp, false, out);
 	s3_op_release(&op);
@@ -1402,7 +1453,10 @@ int s3_put_object(struct s3_ctx *c, const char *key, const void *data, size_t le
 	op.sse = sse;
 	op.sse_write = true;
 	op.dst_enc = target_enc(c, sse);
+	uint32_t crc;
 	int rc = add_meta(&op, meta);
+	if (!rc)
+		rc = add_crc32c(&op, data, len, &crc);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc)
@@ -1496,6 +1550,14 @@ int s3_create_mpu(struct s3_ctx *c, const char *key, const struct store_meta *me
 	int rc = s3_op_query(&op, "uploads", NULL);
 	if (!rc)
 		rc = add_meta(&op, meta);
+	/*
+	 * A whole-object CRC-32C rather than AWS's default composite one, so
+	 * that a reader can check the bytes (RGW 20 stores FULL_OBJECT either way).
+	 */
+	if (!rc)
+		rc = s3_op_header(&op, "x-amz-checksum-algorithm", "CRC32C");
+	if (!rc)
+		rc = s3_op_header(&op, "x-amz-checksum-type", "FULL_OBJECT");
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc && reports_enc(&op.resp))
@@ -1517,17 +1579,41 @@ int s3_upload_part(struct s3_ctx *c, const char *key, const char *upload_id, int
 	op.content_md5 = true;
 	op.sse = sse; /* only SSE-C headers go on a part */
 	op.dst_enc = target_enc(c, sse);
+	uint32_t crc;
 	int rc = add_mpu_query(&op, upload_id, number);
+	if (!rc)
+		rc = add_crc32c(&op, data, len, &crc);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc)
 		rc = check_part_enc(&op, sse);
 	if (!rc) {
 		out->number = number;
+		out->len = len;
+		out->has_crc32c = true;
+		out->crc32c = crc;
 		rc = copy_etag(&op.resp, out->etag, true);
 	}
 	s3_op_release(&op);
 	return rc;
+}
+
+/*
+ * The whole object's CRC-32C, combined from its parts', for the server to
+ * check at Complete (RGW refuses a wrong one with BadDigest). Nothing when
+ * a part's CRC is unknown.
+ */
+static int add_whole_crc(struct s3_op *op, const struct store_part *parts, size_t n)
+{
+	uint32_t crc = 0;
+	char b64[9];
+	for (size_t i = 0; i < n; i++) {
+		if (!parts[i].has_crc32c)
+			return 0;
+		crc = i ? crc32c_combine(crc, parts[i].crc32c, parts[i].len) : parts[i].crc32c;
+	}
+	crc_b64(crc, b64);
+	return s3_op_header(op, "x-amz-checksum-crc32c", b64);
 }
 
 int s3_complete_mpu(struct s3_ctx *c, const char *key, const char *upload_id,
@@ -1551,6 +1637,8 @@ int s3_complete_mpu(struct s3_ctx *c, const char *key, const char *upload_id,
 	rc = add_mpu_query(&op, upload_id, 0);
 	if (!rc)
 		rc = s3_op_header(&op, "Content-Type", "application/xml");
+	if (!rc)
+		rc = add_whole_crc(&op, parts, n);
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc)
@@ -1698,6 +1786,9 @@ int s3_upload_part_copy(struct s3_ctx *c, const char *key, const char *upload_id
 		rc = check_source(c, &op, src, src_sse, src_known, src_if_match, st);
 	if (!rc) {
 		out->number = number;
+		out->len = len;
+		/* RGW reports the copied range's CRC-32C as a header */
+		out->has_crc32c = parse_crc32c(&op.resp, &out->crc32c);
 		copy_str(out->etag, sizeof(out->etag), res.etag);
 	}
 	s3_op_release(&op);

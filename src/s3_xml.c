@@ -16,6 +16,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "crypto.h"
 #include "s3_xml.h"
 
 /* The S3 namespace; Ceph RGW, MinIO and AWS use it, AWS errors use none. */
@@ -1073,13 +1074,28 @@ int s3_xml_build_complete_mpu(const struct store_part *parts, size_t n, struct b
 			return -EINVAL;
 	}
 
+	bool crcs = true;
+	for (size_t i = 0; i < n; i++)
+		crcs = crcs && parts[i].has_crc32c;
+
 	int ret = buf_adds(out, "<CompleteMultipartUpload>");
 	for (size_t i = 0; i < n && !ret; i++) {
 		ret = buf_addf(out, "<Part><PartNumber>%d</PartNumber><ETag>", parts[i].number);
 		if (!ret)
 			ret = s3_xml_escape(parts[i].etag, out);
 		if (!ret)
-			ret = buf_adds(out, "</ETag></Part>");
+			ret = buf_adds(out, "</ETag>");
+		if (!ret && crcs) {
+			uint8_t be[4] = { (uint8_t)(parts[i].crc32c >> 24),
+					  (uint8_t)(parts[i].crc32c >> 16),
+					  (uint8_t)(parts[i].crc32c >> 8),
+					  (uint8_t)parts[i].crc32c };
+			char b64[9];
+			crypto_base64(be, sizeof(be), b64);
+			ret = buf_addf(out, "<ChecksumCRC32C>%s</ChecksumCRC32C>", b64);
+		}
+		if (!ret)
+			ret = buf_adds(out, "</Part>");
 	}
 	if (!ret)
 		ret = buf_adds(out, "</CompleteMultipartUpload>");

@@ -137,7 +137,9 @@ int s3_xml_escape(const char *s, struct buf *out) MUST_CHECK;
  * Append a <CompleteMultipartUpload> body for @n parts (in the given order,
  * which must be ascending; -EINVAL otherwise, or for n == 0, a part number
  * outside 1..10000 or an empty ETag) to @out (initialised by the caller,
- * with its cap). Returns 0, -EINVAL, -E2BIG or -ENOMEM.
+ * with its cap). When every part has its CRC-32C, each <Part> carries it as
+ * <ChecksumCRC32C> (AWS wants all or none for an upload begun with a
+ * checksum algorithm). Returns 0, -EINVAL, -E2BIG or -ENOMEM.
  */
 int s3_xml_build_complete_mpu(const struct store_part *parts, size_t n, struct buf *out) MUST_CHECK;
 

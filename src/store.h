@@ -69,6 +69,12 @@ struct store_info {
 	char etag[STORE_ETAG_MAX];
 	struct store_meta meta; /* owned; release with store_info_release() */
 	struct store_enc enc;
+	/*
+	 * The whole-object CRC-32C the server stored with the object (HEAD
+	 * only), if any: objects written by other tools often have none.
+	 */
+	bool has_crc32c;
+	uint32_t crc32c;
 };
 
 void store_info_release(struct store_info *i);
@@ -96,6 +102,9 @@ void store_page_release(struct store_page *p);
 struct store_part {
 	int number; /* 1..10000 */
 	char etag[STORE_ETAG_MAX];
+	uint64_t len;	 /* bytes in the part */
+	bool has_crc32c; /* the part's CRC-32C is known (sent, or reported for a copy) */
+	uint32_t crc32c;
 };
 
 struct store;

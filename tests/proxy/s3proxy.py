@@ -46,6 +46,8 @@ ACTIONS = {
     "truncate": True,
     "malformed_xml": True,
     "error_200": False,
+    "flip_byte": True,
+
 }
 
 ERROR_DEFAULTS = {
@@ -677,8 +679,18 @@ class _Handler(BaseHTTPRequestHandler):
             limit = rule.nbytes
             if limit is None:
                 limit = length // 2 if length is not None else 1
+        # flip_byte: damage one byte of a Content-Length body (offset
+        # "bytes", default the middle), headers and length unchanged
+        flip = None
+        if action == "flip_byte" and framing == "length" and length:
+            flip = rule.nbytes if rule.nbytes is not None else length // 2
         sent = 0
         for raw, n in self._resp_body(up, framing, length):
+            if flip is not None and sent <= flip < sent + n:
+                raw = bytearray(raw)
+                raw[flip - sent] ^= 0x01
+                raw = bytes(raw)
+                self.rec["error"] = "byte %d flipped by rule" % flip
             if limit is not None and sent + n >= limit and n > 0:
                 part = raw[:limit - sent]
                 self._write(part)

@@ -22,6 +22,7 @@
 
 #include "crypto.h"
 #include "mem_store.h"
+#include "util/crc32c.h"
 
 struct mobj {
 	char *key;
@@ -31,6 +32,8 @@ struct mobj {
 	time_t mtime;
 	struct store_meta meta;
 	struct store_enc enc;
+	bool has_crc; /* a whole-object CRC-32C is stored, as S3 checksums are */
+	uint32_t crc;
 };
 
 struct mpart {
@@ -199,15 +202,19 @@ static int key_fits(struct mem *m, const struct store_enc *obj, const struct sto
 /*
  * Store an object; takes ownership of @data (also on failure). Lock held.
  * @etag: the ETag to record, or NULL to compute the MD5 one. @enc: how it
- * is encrypted (NULL: not at all).
+ * is encrypted (NULL: not at all). @crc: store the body's CRC-32C (as a
+ * server does for a write that sent one), else none (other tools' objects).
  */
 static int install(struct mem *m, const char *key, unsigned char *data, size_t len,
-		   const struct store_meta *meta, const char *etag, const struct store_enc *enc)
+		   const struct store_meta *meta, const char *etag, const struct store_enc *enc,
+		   bool crc)
 {
 	struct mobj o = { 0 };
 	bool found;
 	size_t i;
 
+	o.has_crc = crc;
+	o.crc = crc ? crc32c(0, data, len) : 0;
 	o.enc = enc ? *enc : (struct store_enc){ .mode = STORE_SSE_NONE };
 	o.key = strdup(key);
 	o.data = data;
@@ -273,6 +280,8 @@ static int m_head(struct store *s, const char *key, struct store_info *out)
 		out->last_modified = m->objs[i].mtime;
 		memcpy(out->etag, m->objs[i].etag, sizeof(out->etag));
 		out->enc = m->objs[i].enc;
+		out->has_crc32c = m->objs[i].has_crc;
+		out->crc32c = m->objs[i].crc;
 		err = store_meta_copy(&out->meta, &m->objs[i].meta);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -330,7 +339,7 @@ static int m_put(struct store *s, const char *key, const void *data, size_t len,
 	}
 	pthread_mutex_lock(&m->lock);
 	struct store_enc enc = wenc_for(m, floor);
-	err = install(m, key, d, len, meta, NULL, &enc);
+	err = install(m, key, d, len, meta, NULL, &enc, true);
 	if (!err && etag) {
 		bool found;
 		snprintf(etag, STORE_ETAG_MAX, "%s", m->objs[find(m, key, &found)].etag);
@@ -445,6 +454,9 @@ static int part_store(struct mem *m, const char *key, const char *id, int number
 	md5_etag(d, len, p->etag);
 	out->number = number;
 	memcpy(out->etag, p->etag, sizeof(out->etag));
+	out->len = len;
+	out->has_crc32c = true;
+	out->crc32c = crc32c(0, d, len);
 	return 0;
 }
 
@@ -568,7 +580,7 @@ static int m_mpu_complete(struct store *s, const char *key, const char *upload_i
 	err = assemble(u, parts, n, &body, &len, etag);
 	if (err)
 		goto unlock;
-	err = install(m, key, body, len, &u->meta, etag, &u->enc);
+	err = install(m, key, body, len, &u->meta, etag, &u->enc, true);
 	if (err)
 		goto unlock;
 	if (out_etag)
@@ -637,8 +649,10 @@ static int m_copy(struct store *s, const char *src, const char *dst, const struc
 		err = -ENOMEM;
 		goto unlock;
 	}
+	/* a copy keeps the checksum only with the metadata (RGW drops it on REPLACE) */
+	bool crc = o->has_crc && !meta;
 	/* install() may move the array, so @o is not used past this point */
-	err = install(m, dst, d, o->len, &keep, etag, &enc);
+	err = install(m, dst, d, o->len, &keep, etag, &enc, crc);
 	store_meta_release(&keep);
 unlock:
 	pthread_mutex_unlock(&m->lock);
@@ -823,8 +837,8 @@ void mem_store_free(struct store *s)
 	free(s);
 }
 
-int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_t len,
-		       const struct store_enc *enc)
+static int seed(struct store *s, const char *key, const void *data, size_t len,
+		const struct store_enc *enc, bool crc)
 {
 	struct mem *m = M(s);
 	unsigned char *d = dup_bytes(data, len);
@@ -833,7 +847,37 @@ int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_
 	if (!d)
 		return -ENOMEM;
 	pthread_mutex_lock(&m->lock);
-	err = install(m, key, d, len, NULL, NULL, enc);
+	err = install(m, key, d, len, NULL, NULL, enc, crc);
+	pthread_mutex_unlock(&m->lock);
+	return err;
+}
+
+int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_t len,
+		       const struct store_enc *enc)
+{
+	return seed(s, key, data, len, enc, false);
+}
+
+int mem_store_seed_crc(struct store *s, const char *key, const void *data, size_t len)
+{
+	return seed(s, key, data, len, NULL, true);
+}
+
+int mem_store_corrupt(struct store *s, const char *key, size_t off)
+{
+	struct mem *m = M(s);
+	bool found;
+	int err = 0;
+
+	pthread_mutex_lock(&m->lock);
+	size_t i = find(m, key, &found);
+	if (!found) {
+		err = -ENOENT;
+	} else if (off >= m->objs[i].len) {
+		err = -EINVAL;
+	} else {
+		m->objs[i].data[off] ^= 0x01;
+	}
 	pthread_mutex_unlock(&m->lock);
 	return err;
 }

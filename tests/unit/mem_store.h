@@ -38,6 +38,14 @@ int mem_store_seed(struct store *s, const char *key, const void *data, size_t le
 /* Likewise, encrypted as @enc (NULL: not at all). */
 int mem_store_seed_enc(struct store *s, const char *key, const void *data, size_t len,
 		       const struct store_enc *enc) MUST_CHECK;
+/* Likewise, unencrypted, with its CRC-32C stored (as obsmount's writes are). */
+int mem_store_seed_crc(struct store *s, const char *key, const void *data, size_t len) MUST_CHECK;
+/*
+ * Damage a stored body behind its checksum's back (as a bad disk or a
+ * proxy would): flip the low bit of byte @off; ETag, size and checksum
+ * stay. 0, -ENOENT or -EINVAL.
+ */
+int mem_store_corrupt(struct store *s, const char *key, size_t off) MUST_CHECK;
 /*
  * Encrypt every write from now on with SSE-C under the key whose MD5 is
  * @key_md5 (as the mount's current key), or with nothing (NULL). Reads and

@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "util/buf.h"
+#include "util/crc32c.h"
 
 static void test_sha256_md5(void **state)
 {
@@ -255,6 +256,72 @@ static void test_redact(void **state)
 	assert_false(log_is_secret_header("x-amz-server-side-encryption", 28));
 }
 
+/* Known answers: the check value and RFC 3720 B.4's iSCSI vectors. */
+static void test_crc32c_vectors(void **state)
+{
+	(void)state;
+	unsigned char b[32];
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c_sw(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c(0, NULL, 0), 0);
+	memset(b, 0, sizeof(b));
+	assert_int_equal(crc32c(0, b, 32), 0x8A9136AAu);
+	memset(b, 0xff, sizeof(b));
+	assert_int_equal(crc32c(0, b, 32), 0x62A8AB43u);
+	for (int i = 0; i < 32; i++)
+		b[i] = (unsigned char)i;
+	assert_int_equal(crc32c(0, b, 32), 0x46DD794Eu);
+	assert_int_equal(crc32c_sw(0, b, 32), 0x46DD794Eu);
+}
+
+/* Both paths agree at every length and alignment, in one call or many. */
+static void test_crc32c_paths(void **state)
+{
+	(void)state;
+	enum { N = 4099 };
+	unsigned char *b = malloc(N + 8);
+	uint32_t x = 12345;
+	assert_non_null(b);
+	for (size_t i = 0; i < N + 8; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (unsigned char)(x >> 16);
+	}
+	for (size_t off = 0; off < 8; off++) {
+		for (size_t len = 0; len < 70; len++)
+			assert_int_equal(crc32c(0, b + off, len), crc32c_sw(0, b + off, len));
+		uint32_t whole = crc32c(0, b + off, N);
+		assert_int_equal(whole, crc32c_sw(0, b + off, N));
+		uint32_t run = 0;
+		for (size_t a = 0; a < N; a += 1 + a % 97) {
+			size_t n = 1 + a % 97 < N - a ? 1 + a % 97 : N - a;
+			run = crc32c(run, b + off + a, n);
+		}
+		assert_int_equal(run, whole);
+	}
+	free(b);
+}
+
+/* crc(A || B) from crc(A), crc(B) and |B|, as for multipart objects. */
+static void test_crc32c_combine(void **state)
+{
+	(void)state;
+	const char *s = "The quick brown fox jumps over the lazy dog";
+	size_t n = strlen(s);
+	uint32_t whole = crc32c(0, s, n);
+	for (size_t cut = 0; cut <= n; cut++) {
+		uint32_t a = crc32c(0, s, cut), b = crc32c(0, s + cut, n - cut);
+		assert_int_equal(crc32c_combine(a, b, n - cut), whole);
+	}
+	/* a long B: 3 MiB of zeros after "123456789" */
+	size_t big = 3u << 20;
+	char *z = calloc(1, big + 9);
+	assert_non_null(z);
+	memcpy(z, "123456789", 9);
+	assert_int_equal(crc32c_combine(0xE3069283u, crc32c(0, z + 9, big), big),
+			 crc32c(0, z, big + 9));
+	free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +334,9 @@ int main(void)
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_secret_pages),
 		cmocka_unit_test(test_forbid_core_dumps),
+		cmocka_unit_test(test_crc32c_vectors),
+		cmocka_unit_test(test_crc32c_paths),
+		cmocka_unit_test(test_crc32c_combine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

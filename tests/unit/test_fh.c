@@ -19,6 +19,7 @@
 #include "fh.h"
 #include "fh_i.h"
 #include "mem_store.h"
+#include "util/crc32c.h"
 
 #define KIB 1024
 #define PS (64 * KIB) /* part size used by most tests */
@@ -1598,6 +1599,109 @@ static int disk = 1;
 
 #define BOTH(t) cmocka_unit_test_prestate(t, NULL), cmocka_unit_test_prestate(t, &disk)
 
+/* Read @h from 0 in @chunk steps; the result of the read that reaches the end. */
+static int read_to_end(struct fh *h, size_t len, size_t chunk, size_t *good_reads)
+{
+	char *buf = malloc(chunk);
+	size_t pos = 0, got = 0;
+	int err = 0;
+
+	assert_non_null(buf);
+	*good_reads = 0;
+	while (pos < len) {
+		err = fh_read(h, buf, chunk, (off_t)pos, &got);
+		if (err)
+			break;
+		assert_true(got > 0);
+		pos += got;
+		if (pos < len)
+			(*good_reads)++;
+	}
+	free(buf);
+	return err;
+}
+
+/*
+ * End-to-end check: a body that is not what was stored (its checksum
+ * says so) fails the sequential read that reaches its end with EIO; an
+ * intact one reads, and so does an object without a checksum.
+ */
+static void verify_read(void **state, size_t readahead)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t len = 700 * KIB + 333, n;
+	unsigned char *data = rnd(len, 77);
+	struct fh *h;
+
+	e->cfg.readahead_max = readahead;
+	assert_int_equal(mem_store_seed_crc(e->st, "ok", data, len), 0);
+	assert_int_equal(mem_store_seed_crc(e->st, "bad", data, len), 0);
+	assert_int_equal(mem_store_seed(e->st, "plain", data, len), 0);
+	assert_int_equal(mem_store_corrupt(e->st, "bad", 300 * KIB + 5), 0);
+	assert_int_equal(mem_store_corrupt(e->st, "plain", 300 * KIB + 5), 0);
+
+	h = open_existing(e, "ok", O_RDONLY);
+	assert_reads(h, data, len, 16 * KIB);
+	assert_int_equal(fh_release(h), 0);
+
+	h = open_existing(e, "bad", O_RDONLY);
+	assert_int_equal(read_to_end(h, len, 16 * KIB, &n), -EIO);
+	assert_int_equal(n, len / (16 * KIB)); /* only the last read fails */
+	/* and again, while the file stays open */
+	assert_int_equal(read_to_end(h, len, 16 * KIB, &n), -EIO);
+	assert_int_equal(fh_release(h), 0);
+
+	/* no checksum (another tool's object): read as before */
+	h = open_existing(e, "plain", O_RDONLY);
+	assert_int_equal(read_to_end(h, len, 16 * KIB, &n), 0);
+	assert_int_equal(fh_release(h), 0);
+
+	/* written meanwhile: the bytes read are not the stored ones, no check */
+	h = open_existing(e, "bad", O_RDWR);
+	assert_int_equal(fh_write(h, "x", 1, 10), 0);
+	assert_int_equal(read_to_end(h, len, 16 * KIB, &n), 0);
+	assert_int_equal(fh_release(h), 0);
+	free(data);
+	env_free(e);
+}
+
+static void test_verify_read(void **state)
+{
+	verify_read(state, 256 * KIB);
+}
+
+static void test_verify_read_no_readahead(void **state)
+{
+	verify_read(state, 0);
+}
+
+/* What obsmount writes carries its CRC-32C, single PUT and multipart alike. */
+static void test_written_checksum(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t sizes[] = { 1000, 5 * PS + 17 };
+	struct store_info info;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned char *data = rnd(sizes[i], 90 + i);
+		struct fh *h = open_new(e, "w");
+		assert_int_equal(fh_write(h, (const char *)data, sizes[i], 0), 0);
+		assert_int_equal(fh_release(h), 0);
+		assert_int_equal(e->st->ops->head(e->st, "w", &info), 0);
+		assert_true(info.has_crc32c);
+		assert_int_equal(info.crc32c, crc32c(0, data, sizes[i]));
+		store_info_release(&info);
+		/* and a corrupted copy of it is caught */
+		assert_int_equal(mem_store_corrupt(e->st, "w", sizes[i] - 1), 0);
+		size_t n;
+		h = open_existing(e, "w", O_RDONLY);
+		assert_int_equal(read_to_end(h, sizes[i], 4096, &n), -EIO);
+		assert_int_equal(fh_release(h), 0);
+		free(data);
+	}
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1618,6 +1722,9 @@ int main(void)
 		BOTH(test_stream_part_fails),
 		BOTH(test_readahead),
 		BOTH(test_no_readahead),
+		BOTH(test_verify_read),
+		BOTH(test_verify_read_no_readahead),
+		BOTH(test_written_checksum),
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),
 		cmocka_unit_test(test_parts_share_mem_limit),

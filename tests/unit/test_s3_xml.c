@@ -966,6 +966,24 @@ static void test_build_complete(void **state)
 	struct store_part noetag = { .number = 1, .etag = "" };
 	assert_int_equal(s3_xml_build_complete_mpu(&noetag, 1, &b), -EINVAL);
 	assert_int_equal(b.len, 0);
+
+	/* Part checksums: all of them, or none when one is unknown. */
+	struct store_part ck[2] = {
+		{ .number = 1, .etag = "\"a\"", .has_crc32c = true, .crc32c = 0xE3069283u },
+		{ .number = 2, .etag = "\"b\"", .has_crc32c = true, .crc32c = 0x00000001u },
+	};
+	assert_int_equal(s3_xml_build_complete_mpu(ck, 2, &b), 0);
+	assert_string_equal(buf_str(&b),
+			    "<CompleteMultipartUpload>"
+			    "<Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag>"
+			    "<ChecksumCRC32C>4waSgw==</ChecksumCRC32C></Part>"
+			    "<Part><PartNumber>2</PartNumber><ETag>&quot;b&quot;</ETag>"
+			    "<ChecksumCRC32C>AAAAAQ==</ChecksumCRC32C></Part>"
+			    "</CompleteMultipartUpload>");
+	buf_reset(&b);
+	ck[1].has_crc32c = false;
+	assert_int_equal(s3_xml_build_complete_mpu(ck, 2, &b), 0);
+	assert_null(strstr(buf_str(&b), "Checksum"));
 	buf_release(&b);
 
 	/* Too small a cap: -E2BIG, and the buffer is released. */
