@@ -379,6 +379,9 @@ static int open_defer_flush(struct fs_ctx *c, const char *path)
 	return r;
 }
 
+static int touch_mtime(struct fs_file *f);
+static int fs_release(const char *path, struct fuse_file_info *fi);
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx_get();
@@ -416,6 +419,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	r = new_file(c, fh, fi);
 	if (r)
 		goto out;
+	/* O_TRUNC is a change of the file, empty or not: new mtime and ctime. */
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fh_mark_dirty(fh);
+		r = touch_mtime(open_file(fi));
+		if (r) {
+			fs_release(path, fi);
+			goto out;
+		}
+	}
 	/*
 	 * Keep the kernel's pages when they were read from (or written as)
 	 * the version we open now; anything else must be read again.

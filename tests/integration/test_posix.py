@@ -315,6 +315,26 @@ def test_name_and_key_too_long(shared):
 
 # ---- times --------------------------------------------------------------------
 
+@pytest.mark.parametrize("size", [5, 0])
+def test_open_trunc_sets_times(shared, size):
+    """open(O_TRUNC) changes the file, empty or not: mtime and ctime move,
+    and the stored object keeps them past a remount (pjdfstest open/00.t)."""
+    m = shared()
+    p = m.path("t%d" % size)
+    with open(p, "wb") as f:
+        f.write(b"x" * size)
+    before = os.stat(p)
+    time.sleep(1.05)
+    os.close(os.open(p, os.O_WRONLY | os.O_TRUNC))
+    after = os.stat(p)
+    assert after.st_size == 0
+    assert after.st_mtime > before.st_mtime and after.st_ctime > before.st_ctime
+    m.stop()
+    m.start()
+    assert os.stat(p).st_mtime == after.st_mtime
+    assert not m.bad_lines()
+
+
 def test_parent_times(shared):
     """Adding, removing or renaming an entry moves the directory's mtime and
     ctime (kept in the directory's marker object, so past a remount), also
