@@ -430,6 +430,33 @@ static void read_bucket_enc(struct mount *m)
 		be.kms_key_id, be.kms_key_id[0] ? "'" : "");
 }
 
+/*
+ * Does the server verify the CRC-32C of every body? Then Content-MD5, which
+ * costs more CPU than all the rest of a write, is left out. A writable
+ * mount asks once, with a PUT the server refuses when it verifies.
+ */
+static void probe_checksum(struct mount *m)
+{
+	char key[1100];
+	bool verified = false;
+	int r;
+
+	if (m->cfg.ro)
+		return;
+	const char *prefix = m->cfg.prefix ? m->cfg.prefix : "";
+
+	snprintf(key, sizeof(key), "%s.obsmount-checksum-probe", prefix);
+	r = s3_probe_checksum(m->s3, key, &verified);
+	if (r)
+		log_msg(LOG_LVL_INFO, LOG_CAT_MAIN,
+			"cannot tell whether the server verifies CRC-32C (%s): Content-MD5 stays",
+			strerror(-r));
+	else
+		log_msg(LOG_LVL_INFO, LOG_CAT_MAIN, "the server %s CRC-32C checksums%s",
+			verified ? "verifies" : "does not verify",
+			verified ? ": bodies go without Content-MD5" : ": Content-MD5 stays");
+}
+
 static int run(struct fuse_args *args, struct mount *m)
 {
 	struct sig_actions sa = { .on_hup = reopen_log, .on_usr1 = log_stats, .arg = m };
@@ -448,6 +475,7 @@ static int run(struct fuse_args *args, struct mount *m)
 			"local user can read, change and delete every file of '%s'",
 			m->fo.mountpoint);
 	read_bucket_enc(m);
+	probe_checksum(m);
 	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0)
 		return EXIT_MOUNT;
 	se = fuse_get_session(m->fuse);

@@ -282,7 +282,18 @@ int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, v
 		  const char *if_match, struct store_info *info, struct s3_status *st) MUST_CHECK;
 
 /*
- * PUT @len bytes of @data as @key with Content-MD5, metadata @meta (may be
+ * Does the server verify the CRC-32C that every PUT and part carries? One
+ * PUT of @key with a wrong one: refused with BadDigest, *verified is true
+ * and from then on bodies go without Content-MD5 (the CRC-32C protects
+ * them end to end for less CPU); stored, the object is deleted again and
+ * Content-MD5 stays. 0, or -errno when the answer tells nothing (then
+ * Content-MD5 stays too).
+ */
+int s3_probe_checksum(struct s3_ctx *c, const char *key, bool *verified) MUST_CHECK;
+
+/*
+ * PUT @len bytes of @data as @key with Content-MD5 (or a verified CRC-32C,
+ * see s3_probe_checksum()), metadata @meta (may be
  * NULL) and the target encryption @sse (NULL: none). @etag (optional)
  * receives the ETag.
  */

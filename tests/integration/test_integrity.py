@@ -185,3 +185,63 @@ def test_truncated_body_is_eio(env):
     finally:
         env.proxy.set_rules([])
     assert read_all(env.path("t")) == data
+
+
+def _proxied(rgw, tmp, rules=None):
+    c = s3c.client_from_env(https=True)
+    bucket = new_bucket_name("md5")
+    c.create_bucket(bucket)
+    proxy = S3Proxy(rgw["OBSMOUNT_TEST_HTTP_URL"], rules=rules).start()
+    m = Mount(rgw, bucket, str(tmp), False, ["part_size=5"], [])
+    i = m.argv.index("-o") + 1
+    o = [x for x in m.argv[i].split(",")
+         if not x.startswith("url=") and not x.startswith("https_url=")]
+    m.argv[i] = ",".join(o + ["url=" + proxy.url])
+    m.s3, m.proxy = c, proxy
+    return m
+
+
+def _body_puts(m, name):
+    """Headers (lowercase names) of the PUTs with a body for object @name."""
+    out = []
+    for r in m.proxy.records():
+        h = {k.lower(): v for k, v in (r.get("headers") or [])}
+        if r["method"] == "PUT" and r["path"].endswith("/" + name) and \
+                "x-amz-copy-source" not in h and r.get("body_len"):
+            out.append(h)
+    return out
+
+
+@pytest.mark.parametrize("probe", ["refused", "denied"])
+def test_content_md5_only_where_crc_is_not_verified(rgw, tmp_path, probe):
+    """A mount asks once whether the server verifies CRC-32C (a PUT with a
+    wrong one, which RGW refuses and so stores nothing). Verified: bodies go
+    without Content-MD5, each with its CRC-32C. No answer (here the proxy
+    denies the probe): Content-MD5 stays on every body."""
+    rules = None
+    if probe == "denied":
+        rules = [{"path": r"\.obsmount-checksum-probe$", "action": "error", "status": 403,
+                  "code": "AccessDenied", "message": "denied"}]
+    m = _proxied(rgw, tmp_path, rules)
+    m.start()
+    try:
+        for name, size in (("small", 1000), ("big", 12 * MIB)):
+            data = os.urandom(size)
+            with open(m.path(name), "wb") as f:
+                f.write(data)
+            assert m.s3.get_object(m.bucket, name).body == data
+            puts = _body_puts(m, name)
+            assert puts, "no PUT of %s recorded" % name
+            for h in puts:
+                assert "x-amz-checksum-crc32c" in h
+                assert ("content-md5" in h) == (probe == "denied"), h
+        probes = [r for r in m.proxy.records() if r["path"].endswith(".obsmount-checksum-probe")]
+        assert len(probes) == 1
+        assert probes[0]["status"] == (400 if probe == "refused" else 403)
+        keys, _ = m.s3.list_objects(m.bucket)
+        assert ".obsmount-checksum-probe" not in keys
+        assert not m.bad_lines()
+    finally:
+        m.stop()
+        m.proxy.stop()
+        m.s3.delete_bucket_recursive(m.bucket)
