@@ -186,7 +186,8 @@ struct s3_op {
 
 	/* A 200 reply may carry an <Error> (Copy, UploadPartCopy, Complete). */
 	bool error_in_200;
-	/* The caller expects and handles failures: log them at DEBUG only. */
+	/* The caller expects and handles failures: log them at DEBUG only, and do
+	 * not count them in the failed requests of the statistics. */
 	bool quiet;
 	/* One more status treated as success (416 for a range past the end). */
 	long accept_status;

@@ -917,7 +917,8 @@ int s3_perform(struct s3_ctx *c, struct s3_op *op, struct s3_status *st_out)
 	} else if (st->err) {
 		log_failure(op, &s, st, n);
 	}
-	if (st->err && st->err != -ENOENT)
+	/* an answer the caller expected (op->quiet) is not a failure */
+	if (st->err && st->err != -ENOENT && !op->quiet)
 		__atomic_add_fetch(&c->stats.errors, 1, __ATOMIC_RELAXED);
 	buf_release(&s.query);
 	return st->err;

@@ -760,14 +760,16 @@ def list_keys(m, prefix):
 # ---- metadata -----------------------------------------------------------
 
 def proxied_mount(rgw, tmp_path, opts=()):
-    """A mount in a new bucket whose plain-HTTP requests pass the test proxy."""
+    """A mount in a new bucket whose requests all pass the test proxy (plain
+    HTTP, no https_url=: the objects here are plain)."""
     c = client(rgw)
     bucket = new_bucket_name("fs")
     c.create_bucket(bucket)
     p = S3Proxy(rgw["OBSMOUNT_TEST_HTTP_URL"]).start()
     m = Mount(rgw, bucket, str(tmp_path), False, ["part_size=%d" % PART_MIB] + list(opts), [])
     i = m.argv.index("-o") + 1
-    o = [x for x in m.argv[i].split(",") if not x.startswith("url=")]
+    o = [x for x in m.argv[i].split(",")
+         if not x.startswith("url=") and not x.startswith("https_url=")]
     m.argv[i] = ",".join(o + ["url=" + p.url])
     m.s3 = c
     return m, p
