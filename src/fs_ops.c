@@ -831,6 +831,12 @@ static int edit_open(struct fs_ctx *c, struct fh *fh, const char *path, const ch
 	return r;
 }
 
+/* May a metadata change of an object so encrypted wait (fs_defer.h)? */
+static bool copy_deferrable(struct fs_ctx *c, const struct store_enc *enc)
+{
+	return !c->st->ops->self_copy_allowed || c->st->ops->self_copy_allowed(c->st, enc);
+}
+
 /*
  * Change the metadata of @path: through the open file if there is one,
  * and on the server by copying the object onto itself with the new
@@ -878,7 +884,7 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 				store_meta_release(&o.info.meta);
 				r = store_meta_copy(&o.info.meta, &openm);
 			}
-			if (r == 0)
+			if (r == 0 && copy_deferrable(c, &o.info.enc))
 				r = fs_defer_put(c->defer, path, key, &o.info);
 			if (r == 0)
 				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc, NULL);
@@ -913,8 +919,12 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	} else if (!o.has_info) {
 		r = -EIO;
 	} else {
-		/* Kept for a rename or later changes to carry, or applied now. */
-		r = fs_defer_put(c->defer, path, key, &o.info);
+		/*
+		 * Kept for a rename or later changes to carry, or applied now:
+		 * also when the guard would refuse the copy, so that chmod
+		 * itself reports it.
+		 */
+		r = copy_deferrable(c, &o.info.enc) ? fs_defer_put(c->defer, path, key, &o.info) : 0;
 		if (r == 0)
 			r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
 		else if (r > 0)

@@ -301,8 +301,9 @@ static bool involves_encryption(const struct guard_req *r)
 
 	if (r->carries_key)
 		return true;
+	/* No row of the tables (DELETE): what the caller says of the object. */
 	if ((unsigned)r->op >= GUARD_OP_OTHER)
-		return false;
+		return normalize(r->src) != GUARD_ENC_NONE;
 	sides_of(r, &src, &dst);
 	return src != GUARD_ENC_NONE || dst != GUARD_ENC_NONE;
 }
@@ -313,7 +314,7 @@ static bool involves_unknown(const struct guard_req *r)
 	enum guard_enc src, dst;
 
 	if ((unsigned)r->op >= GUARD_OP_OTHER)
-		return false;
+		return normalize(r->src) == GUARD_ENC_UNKNOWN;
 	sides_of(r, &src, &dst);
 	return src == GUARD_ENC_UNKNOWN || dst == GUARD_ENC_UNKNOWN;
 }

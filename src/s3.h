@@ -79,6 +79,12 @@ int s3_ctx_new(const struct s3_cfg *cfg, struct s3_ctx **out) MUST_CHECK;
 void s3_ctx_free(struct s3_ctx *c);
 
 /*
+ * Would the guard send a CopyObject of an object encrypted with @mode onto
+ * itself (a metadata change) on this mount? Known before any request.
+ */
+bool s3_self_copy_allowed(const struct s3_ctx *c, enum store_sse mode);
+
+/*
  * Mount-time check: would the protocol guard, with @c's endpoints,
  * signature and policy, refuse any of the requests a mount writing and
  * reading objects encrypted as @mode issues (SSE configured but no HTTPS

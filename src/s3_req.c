@@ -1272,6 +1272,21 @@ static int add_mpu_query(struct s3_op *op, const char *upload_id, int number)
  * under SSE-C), reads, and copies onto itself. The first refusal is
  * described in @err with the rule and the fix.
  */
+bool s3_self_copy_allowed(const struct s3_ctx *c, enum store_sse mode)
+{
+	enum guard_enc e = guard_enc_of(mode);
+	struct guard_req gr = {
+		.op = GUARD_OP_COPY_OBJECT,
+		.src = e,
+		.dst = e,
+		.carries_key = mode == STORE_SSE_C || mode == STORE_SSE_UNKNOWN,
+	};
+	struct guard_decision d;
+
+	return guard_decide(&gr, c->cfg->guard_policy, c->want_transport, c->want_sig,
+			    c->ep[1].authority != NULL, &d) == 0;
+}
+
 int s3_ctx_check_guard(const struct s3_ctx *c, enum store_sse mode, struct buf *err)
 {
 	static const enum guard_op ops[] = {
@@ -1523,6 +1538,12 @@ int s3_delete_object(struct s3_ctx *c, const char *key, struct s3_status *st)
 {
 	struct s3_op op;
 	s3_op_init(&op, S3_OP_DELETE_OBJECT, "DELETE", key);
+	/*
+	 * The object may be encrypted: no table has a row for DELETE, but
+	 * under the upgrade policy it goes to the HTTPS endpoint (and V4)
+	 * when the mount has one, like every request about such an object.
+	 */
+	op.src_enc = GUARD_ENC_UNKNOWN;
 	int rc = s3_perform(c, &op, st);
 	s3_op_release(&op);
 	return rc;

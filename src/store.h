@@ -181,6 +181,11 @@ struct store_ops {
 	 * Optional: NULL means writes are unencrypted.
 	 */
 	void (*write_enc)(struct store *s, const struct store_enc *floor, struct store_enc *out);
+	/*
+	 * Would a copy of an object so encrypted onto itself be sent (the
+	 * protocol guard allows it on this mount)? Optional: NULL means yes.
+	 */
+	bool (*self_copy_allowed)(struct store *s, const struct store_enc *enc);
 };
 
 /* A store: an ops table plus the implementation's private state. */

@@ -241,6 +241,11 @@ static int op_list(struct store *s, const char *prefix, const char *delimiter, c
 	return s3_list_objects_v2(ctx_of(s), prefix, delimiter, token, max_keys, out, NULL);
 }
 
+static bool op_self_copy_allowed(struct store *s, const struct store_enc *enc)
+{
+	return s3_self_copy_allowed(ctx_of(s), enc ? enc->mode : STORE_SSE_UNKNOWN);
+}
+
 static void op_write_enc(struct store *s, const struct store_enc *floor, struct store_enc *out)
 {
 	struct sse_choice ch;
@@ -270,6 +275,7 @@ static const struct store_ops s3_store_ops = {
 	.del = op_del,
 	.list = op_list,
 	.write_enc = op_write_enc,
+	.self_copy_allowed = op_self_copy_allowed,
 };
 
 int store_s3_new(struct s3_ctx *ctx, struct store **out)

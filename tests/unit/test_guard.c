@@ -330,7 +330,8 @@ static bool model_encrypted(const struct guard_req *r)
 	case GUARD_OP_GET_OBJECT:
 		return s != GUARD_ENC_NONE;
 	case GUARD_OP_OTHER:
-		return false;
+		/* no table row (DELETE): what the caller says of the object */
+		return s != GUARD_ENC_NONE;
 	default:
 		return d != GUARD_ENC_NONE;
 	}
@@ -347,7 +348,7 @@ static bool model_unknown(const struct guard_req *r)
 	case GUARD_OP_GET_OBJECT:
 		return r->src == GUARD_ENC_UNKNOWN;
 	case GUARD_OP_OTHER:
-		return false;
+		return r->src == GUARD_ENC_UNKNOWN;
 	default:
 		return r->dst == GUARD_ENC_UNKNOWN;
 	}
@@ -358,6 +359,29 @@ static bool model_probe(const struct guard_req *r)
 {
 	return (r->op == GUARD_OP_HEAD_OBJECT || r->op == GUARD_OP_GET_OBJECT) &&
 	       r->src == GUARD_ENC_UNKNOWN && !r->carries_key;
+}
+
+/* A DELETE (no table row) of an object that may be encrypted takes HTTPS and V4. */
+static void test_delete_unknown(void **state)
+{
+	struct guard_req r = { .op = GUARD_OP_OTHER, .src = GUARD_ENC_UNKNOWN };
+	struct guard_decision d;
+
+	(void)state;
+	assert_int_equal(guard_decide(&r, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V2, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTPS);
+	assert_int_equal(d.sig, GUARD_V4);
+	/* strict: the tables alone, which have no row for it */
+	assert_int_equal(guard_decide(&r, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTP);
+	/* HTTP-only mount: nowhere else to go */
+	assert_int_equal(guard_decide(&r, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTP);
+	/* a plain object's DELETE stays on url= */
+	r.src = GUARD_ENC_NONE;
+	assert_int_equal(guard_decide(&r, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V2, true, &d), 0);
+	assert_int_equal(d.transport, GUARD_HTTP);
+	assert_int_equal(d.sig, GUARD_V2);
 }
 
 static void check_decide(const struct guard_req *r)
@@ -719,6 +743,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transcription_complete),
 		cmocka_unit_test(test_exhaustive),
+		cmocka_unit_test(test_delete_unknown),
 		cmocka_unit_test(test_spot_checks),
 		cmocka_unit_test(test_unknown_probe),
 		cmocka_unit_test(test_names),
