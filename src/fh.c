@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Open files: the per-key table with reference counts, staging (sparse temp
- * file or bounded memory chunks), the present/written interval sets, and
- * the read path with its read-ahead blocks. Uploading (flush, streamed
- * multipart, the worker pool) lives in upload.c; locking is described in
- * fh_i.h.
+ * file or bounded memory chunks), the present/written interval sets, what
+ * a flush stores and what it changes, and the read path with its
+ * read-ahead blocks. The requests of an upload (PUT, multipart, streamed
+ * parts) and the worker pool are the upload layer's, below (upload.h);
+ * locking is described in fh_i.h.
  */
 #include "config.h"
 
@@ -16,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fh.h"
 #include "fh_i.h"
 #include "log.h"
+#include "upload.h"
 #include "util/crc32c.h"
 
 /* Memory staging granule; untouched chunks cost a NULL pointer. */
@@ -290,7 +293,14 @@ static int spill(struct fh_file *f)
 	return 0;
 }
 
-void fh_mem_reserve_locked(struct fh_file *f, size_t bytes)
+/*
+ * Upload buffers (parts, single PUTs) come out of the same budget
+ * (cfg->mem_limit) as memory staging, so that staging moves to disk before
+ * the two together exceed it. Reserve @bytes for a buffer of @f's upload:
+ * over budget, @f's own memory staging moves to disk first. Never refused:
+ * an upload holds at most `parallel` buffers. f->lock held.
+ */
+static void mem_reserve_locked(struct fh_file *f, size_t bytes)
 {
 	struct fh_ctx *ctx = f->ctx;
 	bool over;
@@ -306,13 +316,20 @@ void fh_mem_reserve_locked(struct fh_file *f, size_t bytes)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-void fh_stg_to_disk_locked(struct fh_file *f)
+/*
+ * Move @f's memory staging to disk (a file streamed in parts keeps its
+ * staged copy only for reads and rewrites; memory is for the parts in
+ * flight and for small files). Failures are logged and leave it in
+ * memory. f->lock held.
+ */
+static void stg_to_disk_locked(struct fh_file *f)
 {
 	if (f->stg.fd < 0 && f->stg.mem)
 		(void)spill(f);
 }
 
-void fh_mem_release(struct fh_ctx *ctx, size_t bytes)
+/* Give a reservation back. Takes ctx->lock; any other lock may be held. */
+static void mem_release(struct fh_ctx *ctx, size_t bytes)
 {
 	pthread_mutex_lock(&ctx->lock);
 	ctx->mem_used -= bytes;
@@ -361,7 +378,8 @@ static int chunk_get(struct fh_file *f, size_t idx)
 	return 0;
 }
 
-int fh_stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off)
+/* Read staged bytes (holes read as zeros). f->lock held. 0 or -errno. */
+static int stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off)
 {
 	struct fh_stg *s = &f->stg;
 	char *p = buf;
@@ -397,7 +415,8 @@ int fh_stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
+/* Write staged bytes. f->lock held. 0 or -errno. */
+static int stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
 {
 	struct fh_stg *s = &f->stg;
 	const char *p = buf;
@@ -466,7 +485,7 @@ static void stg_undo(struct fh_file *f, uint64_t off, size_t len, const char *ol
 		bool in = fh_ivl_run(&f->present, pos, &run);
 		uint64_t lim = run < off + len ? run : off + len;
 		if (in)
-			err = fh_stg_pwrite(f, old + (pos - off), (size_t)(lim - pos), pos);
+			err = stg_pwrite(f, old + (pos - off), (size_t)(lim - pos), pos);
 		pos = lim;
 	}
 	if (!err)
@@ -533,7 +552,13 @@ static bool own_store_locked(struct fh_file *f, const char *etag, bool wait)
 	return strcmp(f->etag, etag) != 0;
 }
 
-int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
+/*
+ * Fetch every byte of [a, b) that is below base_size and not present from
+ * the stored object @key into staging. Drops f->lock around each request;
+ * bytes written meanwhile win over fetched ones. f->lock held. 0 or -errno
+ * (-EIO if the object turned out shorter than base_size).
+ */
+static int fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
 {
 	struct store *st = f->ctx->st;
 	struct store_enc enc = f->enc;
@@ -570,7 +595,7 @@ int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
 		uint64_t end = ga + n < f->base_size ? ga + n : f->base_size;
 		uint64_t ha, hb;
 		while (!err && fh_ivl_next_gap(&f->present, ga, end, &ha, &hb)) {
-			err = fh_stg_pwrite(f, buf + (ha - ga), (size_t)(hb - ha), ha);
+			err = stg_pwrite(f, buf + (ha - ga), (size_t)(hb - ha), ha);
 			if (!err)
 				err = fh_ivl_add(&f->present, ha, hb);
 		}
@@ -583,6 +608,195 @@ int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b)
 		}
 	}
 	free(buf);
+	return err;
+}
+
+/* ---- the file as its upload sees it (upload.h) -------------------------- */
+
+static void up_view(void *file, struct mpu_view *out)
+{
+	struct fh_file *f = file;
+
+	out->key = f->key;
+	out->meta = &f->meta;
+	out->meta_gen = f->meta_gen;
+	out->times_gen = f->times_gen;
+	out->write_times = f->ctx->cfg->write_times;
+	out->enc = f->enc;
+	out->etag = f->etag;
+	out->size = f->size;
+	out->can_stream = !f->flushing && !f->held && !f->err && f->dirty;
+}
+
+static bool up_is_staged(void *file, uint64_t a, uint64_t b)
+{
+	struct fh_file *f = file;
+
+	return fh_ivl_covers(&f->present, a, b);
+}
+
+static bool up_is_written(void *file, uint64_t a, uint64_t b)
+{
+	struct fh_file *f = file;
+
+	return fh_ivl_overlaps(&f->written, a, b);
+}
+
+static bool up_is_stored(void *file, uint64_t a, uint64_t b)
+{
+	struct fh_file *f = file;
+
+	return f->has_base && b <= f->base_size && !fh_ivl_overlaps(&f->written, a, b);
+}
+
+static int up_fetch(void *file, const char *key, uint64_t a, uint64_t b)
+{
+	return fetch_locked(file, key, a, b);
+}
+
+static int up_read(void *file, void *buf, size_t len, uint64_t off)
+{
+	return stg_pread(file, buf, len, off);
+}
+
+static void up_reserve(void *file, size_t bytes)
+{
+	mem_reserve_locked(file, bytes);
+}
+
+static void up_streaming(void *file)
+{
+	stg_to_disk_locked(file);
+}
+
+static void up_release(void *arg, size_t bytes)
+{
+	mem_release(arg, bytes);
+}
+
+static const struct mpu_file_ops up_ops = {
+	.view = up_view,
+	.is_staged = up_is_staged,
+	.is_written = up_is_written,
+	.is_stored = up_is_stored,
+	.fetch = up_fetch,
+	.read = up_read,
+	.reserve = up_reserve,
+	.streaming = up_streaming,
+};
+
+/* Bytes from @off on changed. f->lock held. */
+static void changed_locked(struct fh_file *f, uint64_t off)
+{
+	/* during a flush the flush owns the upload; a change just keeps f dirty */
+	if (!f->flushing)
+		mpu_changed_locked(f->up, off);
+}
+
+/* ---- flush --------------------------------------------------------------- */
+
+static void notify(struct fh_file *f, const char *key, const struct store_meta *meta, uint64_t size,
+		   const char *etag, bool ok)
+{
+	const struct fh_cfg *cfg = f->ctx->cfg;
+	struct store_info info;
+
+	if (!cfg->on_stored)
+		return;
+	/* with SSE-C and SSE-KMS the ETag is not the MD5 of the data */
+	if (f->enc.mode == STORE_SSE_C || f->enc.mode == STORE_SSE_KMS)
+		etag = "";
+	if (!ok) {
+		cfg->on_stored(cfg->on_stored_arg, key, NULL);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	info.size = size;
+	info.last_modified = time(NULL);
+	snprintf(info.etag, sizeof(info.etag), "%s", etag);
+	info.meta = *meta; /* shallow: borrowed for the call */
+	info.enc = f->enc;
+	cfg->on_stored(cfg->on_stored_arg, key, &info);
+}
+
+/* The upload after the snapshot (gen0, size) succeeded. f->lock held. */
+static void stored_locked(struct fh_file *f, uint64_t gen0, uint64_t size, const char *etag)
+{
+	if (f->gen == gen0) {
+		f->base_size = size;
+		f->dirty = false;
+		fh_ivl_clear(&f->written);
+	} else if (f->base_size > size) {
+		/* changed meanwhile: stays dirty; only unchanged old bytes remain valid */
+		f->base_size = size;
+	}
+	f->has_base = true;
+	snprintf(f->etag, sizeof(f->etag), "%s", etag);
+	/* the store checked that the object is now so encrypted */
+	struct store_enc was = f->enc;
+	store_write_enc(f->ctx->st, &was, &f->enc);
+	f->err = 0;
+	f->ra_gen++;
+}
+
+/* Store the file if dirty (see fh_flush()). f->lock held; may drop it. */
+static int flush_locked(struct fh_file *f)
+{
+	struct store_meta meta;
+	char etag[STORE_ETAG_MAX] = "";
+	bool in_table;
+	char *key;
+	int err;
+
+	while (f->flushing || f->held)
+		pthread_cond_wait(&f->cond, &f->lock);
+	if (f->write_err) {
+		mpu_drop_locked(f->up); /* abort: a partial file never replaces the object */
+		notify(f, f->key, NULL, 0, NULL, false);
+		return f->write_err;
+	}
+	if (!f->dirty) {
+		mpu_drop_locked(f->up); /* nothing to store: no upload may linger */
+		return f->err;
+	}
+	pthread_mutex_lock(&f->ctx->lock);
+	in_table = f->in_table;
+	pthread_mutex_unlock(&f->ctx->lock);
+	if (!in_table) {
+		/* replaced by a rename: storing it would clobber the new object */
+		mpu_drop_locked(f->up);
+		f->dirty = false;
+		return 0;
+	}
+	key = strdup(f->key);
+	if (!key)
+		return -ENOMEM;
+	err = store_meta_copy(&meta, &f->meta);
+	if (err) {
+		free(key);
+		return err;
+	}
+	f->flushing = true;
+	uint64_t gen0 = f->gen, size = f->size;
+	struct mpu_snap sn = { .key = key,
+			       .meta = &meta,
+			       .meta_gen = f->meta_gen,
+			       .times_gen = f->times_gen,
+			       .size = size };
+	err = mpu_store_locked(f->up, &sn, etag);
+	if (err) {
+		f->err = err;
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "upload of '%s' failed: %s", key,
+			strerror(-err));
+	} else {
+		stored_locked(f, gen0, size, etag);
+	}
+	notify(f, key, &meta, size, etag, !err);
+	mpu_ctx_trim(f->ctx->up);
+	f->flushing = false;
+	pthread_cond_broadcast(&f->cond);
+	store_meta_release(&meta);
+	free(key);
 	return err;
 }
 
@@ -612,6 +826,20 @@ int fh_ctx_new(const struct fh_cfg *cfg, struct store *st, struct fh_ctx **out)
 		free(ctx);
 		return -ENOMEM;
 	}
+	struct mpu_cfg ucfg = {
+		.st = st,
+		.pool = ctx->pool,
+		.part_size = ctx->part_size,
+		.parallel = ctx->parallel,
+		.release = up_release,
+		.arg = ctx,
+	};
+	ctx->up = mpu_ctx_new(&ucfg);
+	if (!ctx->up) {
+		mpu_pool_free(ctx->pool);
+		free(ctx);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
 	*out = ctx;
 	return 0;
@@ -626,7 +854,7 @@ void fh_ctx_free(struct fh_ctx *ctx)
 	if (ctx->files)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "open files left at shutdown");
 	mpu_pool_free(ctx->pool);
-	mpu_bufs_free(ctx);
+	mpu_ctx_free(ctx->up);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
@@ -682,6 +910,7 @@ static void file_free(struct fh_file *f)
 	for (size_t i = 0; i < f->n_slots; i++)
 		free(f->slots[i].data);
 	free(f->slots);
+	mpu_file_free(f->up);
 	stg_release(f);
 	fh_ivl_release(&f->present);
 	fh_ivl_release(&f->written);
@@ -705,7 +934,8 @@ static int file_new(struct fh_ctx *ctx, const char *key, const struct store_info
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	f->key = strdup(key);
-	if (!f->key) {
+	f->up = mpu_file_new(ctx->up, &up_ops, f, &f->lock, &f->cond);
+	if (!f->key || !f->up) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -760,7 +990,7 @@ static void file_unref(struct fh_file *f)
 	pthread_mutex_lock(&f->lock);
 	if (f->dirty)
 		log_msg(LOG_LVL_WARN, LOG_CAT_FH, "discarding unstored data of '%s'", f->key);
-	mpu_drop_locked(f);
+	mpu_drop_locked(f->up);
 	while (f->reads_inflight > 0)
 		pthread_cond_wait(&f->cond, &f->lock);
 	pthread_mutex_unlock(&f->lock);
@@ -793,7 +1023,7 @@ int fh_flush_all(struct fh_ctx *ctx, unsigned *n_dirty)
 
 		pthread_mutex_lock(&f->lock);
 		dirty += f->dirty;
-		r = mpu_flush_locked(f);
+		r = flush_locked(f);
 		if (r)
 			log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot store '%s' at shutdown: %s",
 				f->key, strerror(-r));
@@ -818,7 +1048,7 @@ static int truncate_locked(struct fh_file *f, uint64_t size)
 			err = fh_ivl_remove(&f->written, size, UINT64_MAX);
 		if (err)
 			return err;
-		mpu_changed_locked(f, size);
+		changed_locked(f, size);
 		err = stg_truncate(f, size);
 		if (err)
 			return err;
@@ -968,7 +1198,7 @@ int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 	 * read first (the whole object at most). Failing that, nothing is
 	 * deleted.
 	 */
-	err = fh_fetch_locked(f, key, 0, f->base_size);
+	err = fetch_locked(f, key, 0, f->base_size);
 	if (err == 0)
 		err = st->ops->del(st, key);
 	if (err == 0) {
@@ -977,7 +1207,7 @@ int fh_unlink_key(struct fh_ctx *ctx, const char *key)
 			table_unlink(ctx, f);
 		pthread_mutex_unlock(&ctx->lock);
 		/* a streamed upload of it must not complete */
-		mpu_drop_locked(f);
+		mpu_drop_locked(f->up);
 	}
 	pthread_mutex_unlock(&f->lock);
 	file_unref(f);
@@ -1013,7 +1243,7 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 	f->etag[0] = '\0';
 	pthread_mutex_unlock(&ctx->lock);
 	/* a streamed upload still targets the old key */
-	mpu_drop_locked(f);
+	mpu_drop_locked(f->up);
 	pthread_mutex_unlock(&f->lock);
 	file_unref(f);
 	return 0;
@@ -1111,7 +1341,7 @@ static int hold_one(struct fh_hold *h, size_t i, const char *src, const char *ds
 				 f->key + sl);
 		/* the copy that follows takes the latest data */
 		if (!err)
-			err = mpu_flush_locked(f);
+			err = flush_locked(f);
 	}
 	if (!err)
 		f->held = true;
@@ -1221,12 +1451,12 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 			err = -ENOMEM;
 			goto out;
 		}
-		err = fh_stg_pread(f, old, size, (uint64_t)off);
+		err = stg_pread(f, old, size, (uint64_t)off);
 		if (err)
 			goto out;
 	}
-	mpu_changed_locked(f, (uint64_t)off);
-	err = fh_stg_pwrite(f, buf, size, (uint64_t)off);
+	changed_locked(f, (uint64_t)off);
+	err = stg_pwrite(f, buf, size, (uint64_t)off);
 	if (err) {
 		stg_undo(f, (uint64_t)off, size, old);
 		/*
@@ -1252,7 +1482,7 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 	f->dirty = true;
 	f->gen++;
 	if (end == f->size)
-		mpu_stream_locked(f);
+		mpu_stream_locked(f->up);
 out:
 	pthread_mutex_unlock(&f->lock);
 	free(old);
@@ -1278,7 +1508,7 @@ int fh_flush(struct fh *h)
 	int err;
 
 	pthread_mutex_lock(&f->lock);
-	err = mpu_flush_locked(f);
+	err = flush_locked(f);
 	pthread_mutex_unlock(&f->lock);
 	return err;
 }
@@ -1397,7 +1627,7 @@ static void crc_advance_locked(struct fh_file *f)
 }
 
 struct read_job {
-	struct fh_job job;
+	struct mpu_job job;
 	struct fh_file *f;
 	struct fh_slot *slot;
 	struct store_enc enc;
@@ -1406,7 +1636,7 @@ struct read_job {
 	bool crc; /* the file is being checked: compute the block's CRC */
 };
 
-static void read_run(struct fh_job *j)
+static void read_run(struct mpu_job *j)
 {
 	struct read_job *rj = (struct read_job *)j;
 	struct fh_file *f = rj->f;
@@ -1637,8 +1867,7 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 			break;
 		if (pos >= f->base_size || fh_ivl_run(&f->present, pos, &run)) {
 			lim = pos >= f->base_size ? end : (run < end ? run : end);
-			err = fh_stg_pread(f, buf + (pos - (uint64_t)off), (size_t)(lim - pos),
-					   pos);
+			err = stg_pread(f, buf + (pos - (uint64_t)off), (size_t)(lim - pos), pos);
 			if (err)
 				break;
 			pos = lim;

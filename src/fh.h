@@ -4,7 +4,7 @@
  * within a bound), dirty ranges, upload on flush (single PUT or streamed
  * multipart with `parallel` parts in flight), reads with growing read-ahead.
  * Talks to storage only through store.h. Knows nothing of FUSE.
- * Implemented in fh.c and upload.c.
+ * Implemented in fh.c, on top of the upload layer (upload.h).
  *
  * Locking: every call takes the per-file lock and may take the table lock
  * under it (order: file lock, table lock, then whatever on_stored takes);
@@ -31,7 +31,7 @@ struct fh_cfg {
 	 * Cap on memory staging, bytes, all files together. A file that would
 	 * exceed it moves to an unlinked temp file in $TMPDIR (if absolute)
 	 * or /var/tmp. Read-ahead (readahead_max plus two blocks per open
-	 * file) comes on top; part buffers share this budget (fh_i.h).
+	 * file) comes on top; part buffers share this budget (fh.c).
 	 */
 	size_t mem_limit;
 	size_t readahead_max; /* largest read-ahead window, bytes; < 4096: none */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Internals shared by fh.c and upload.c only: the per-key open-file state,
- * the staging store, the interval sets, the worker pool and the upload
- * hooks. Nothing outside the fh module includes this header.
+ * Internals of fh.c: the per-key open-file state, the staging store and
+ * the interval sets. Nothing but fh.c (and its white-box unit test)
+ * includes this header; the upload layer below sees a file only through
+ * upload.h.
  *
  * Locking. Lock order: f->lock (struct fh_file), then ctx->lock, then the
- * pool's lock; a store callback (on_stored) may take the cache lock under
- * f->lock. ctx->lock guards the file table, the reference counts and the
- * memory-staging budget and is never held across any I/O. f->lock guards
- * everything else in struct fh_file; it may be held across local disk I/O
+ * lock of the upload context or of the pool; a store callback (on_stored)
+ * may take the cache lock under f->lock. ctx->lock guards the file table,
+ * the reference counts and the memory budget and is never held across any
+ * I/O. f->lock guards everything else in struct fh_file and the file's
+ * upload (f->up, upload.h); it may be held across local disk I/O
  * (staging) and across a few short store calls for that file (mpu_begin),
  * but waiting for parts, read fetches, PUT and complete drop it. Jobs run
  * on the pool without any lock and take f->lock only to publish results.
@@ -23,6 +25,7 @@
 
 #include "fh.h"
 #include "store.h"
+#include "upload.h"
 #include "util/compiler.h"
 
 /* ---- interval sets (fh.c) ---------------------------------------------- */
@@ -55,43 +58,19 @@ bool fh_ivl_run(const struct fh_ivl *iv, uint64_t pos, uint64_t *end);
 void fh_ivl_clear(struct fh_ivl *iv);
 void fh_ivl_release(struct fh_ivl *iv);
 
-/* ---- worker pool (upload.c) ------------------------------------------- */
-
-/* A unit of work; the submitter allocates it and @run frees it. */
-struct fh_job {
-	struct fh_job *next;
-	void (*run)(struct fh_job *j);
-};
-
-struct mpu_pool;
-
-/* Start @n threads. NULL on failure. */
-struct mpu_pool *mpu_pool_new(unsigned n);
-/* Run every queued job, then stop and join the threads. NULL-safe. */
-void mpu_pool_free(struct mpu_pool *p);
-/* Queue @j (ownership passes to the pool). Never blocks on I/O. */
-void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j);
-
 /* ---- open files ------------------------------------------------------- */
 
 struct fh_ctx {
 	const struct fh_cfg *cfg;
 	struct store *st;
-	struct mpu_pool *pool;
-	size_t part_size;  /* cfg->part_size, at least 1 */
-	unsigned parallel; /* cfg->parallel, at least 1 */
+	struct mpu_pool *pool; /* read-ahead fetches and upload parts */
+	struct mpu_ctx *up;    /* the uploads of every file */
+	size_t part_size;      /* cfg->part_size, at least 1 */
+	unsigned parallel;     /* cfg->parallel, at least 1 */
 	pthread_mutex_t lock;
 	struct fh_file *files; /* ctx->lock: every file reachable by key */
-	size_t mem_used;       /* ctx->lock: memory staging and upload buffers, all files */
-	/* ctx->lock: idle part_size upload buffers kept for reuse (in mem_used) */
-	void **spare;
-	size_t n_spare;
-	size_t bufs_busy; /* ctx->lock: upload buffers handed out */
-	/*
-	 * Atomic: when does the server stamp Last-Modified of a multipart
-	 * object? 0 not known yet, 1 at Complete (RGW), -1 at Initiate (AWS).
-	 */
-	int lm_at_complete;
+	/* ctx->lock: memory staging and upload buffers (idle ones too), all files */
+	size_t mem_used;
 };
 
 /* Staging: a sparse temporary file, or memory chunks (fd < 0). */
@@ -117,8 +96,6 @@ struct fh_slot {
 	char *data;    /* cap bytes, allocated on first use */
 	size_t cap;
 };
-
-struct mpu;
 
 /*
  * The shared state of one open key. The bytes of the file at offset x are:
@@ -160,7 +137,7 @@ struct fh_file {
 	struct fh_stg stg;
 	struct fh_ivl present; /* staged bytes (written or fetched) */
 	struct fh_ivl written; /* bytes changed since the last stored version */
-	struct mpu *mpu;       /* streamed or flushing multipart upload, or NULL */
+	struct mpu_file *up;   /* the file's upload (upload.h) */
 
 	/* read-ahead */
 	struct fh_slot *slots;
@@ -194,48 +171,5 @@ struct fh {
 	struct fh_file *f;
 	int flags;
 };
-
-/* Read/write staged bytes (holes read as zeros). f->lock held. 0 or -errno. */
-int fh_stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off) MUST_CHECK;
-int fh_stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off) MUST_CHECK;
-
-/*
- * Upload buffers (parts, single PUTs) come out of the same budget
- * (cfg->mem_limit) as memory staging, so that staging moves to disk before
- * the two together exceed it. Reserve @bytes for a buffer of @f's upload:
- * over budget, @f's own memory staging moves to disk first. Never refused:
- * an upload holds at most `parallel` buffers. f->lock held.
- */
-void fh_mem_reserve_locked(struct fh_file *f, size_t bytes);
-/* Give a reservation back. Takes ctx->lock; any other lock may be held. */
-void fh_mem_release(struct fh_ctx *ctx, size_t bytes);
-/*
- * Move @f's memory staging to disk (a file streamed in parts keeps its
- * staged copy only for reads and rewrites; memory is for the parts in
- * flight and for small files). Failures are logged and leave it in
- * memory. f->lock held.
- */
-void fh_stg_to_disk_locked(struct fh_file *f);
-
-/*
- * Fetch every byte of [a, b) that is below base_size and not present from
- * the stored object @key into staging. Drops f->lock around each request;
- * bytes written meanwhile win over fetched ones. f->lock held. 0 or -errno
- * (-EIO if the object turned out shorter than base_size).
- */
-int fh_fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t b) MUST_CHECK;
-
-/* ---- uploads (upload.c) ----------------------------------------------- */
-
-/* Store the file if dirty (see fh_flush()). f->lock held; may drop it. */
-int mpu_flush_locked(struct fh_file *f) MUST_CHECK;
-/* After a write that ended at the end of the file: upload completed parts. */
-void mpu_stream_locked(struct fh_file *f);
-/* Bytes from @off on changed: a streamed upload that covered them is dropped. */
-void mpu_changed_locked(struct fh_file *f, uint64_t off);
-/* Wait for the parts in flight, abort and free the upload. f->lock held. */
-void mpu_drop_locked(struct fh_file *f);
-/* Unmap the idle upload buffers (no lock held; no upload may run). */
-void mpu_bufs_free(struct fh_ctx *ctx);
 
 #endif

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Uploads of open files: flush (one PUT below part_size, else multipart with
- * `parallel` parts in flight, UploadPartCopy for untouched parts of the
- * stored object), parts streamed while a sequential writer is still
- * writing, abort on failure, and the worker pool the parts and read-ahead
- * fetches run on. Staging and the read path are in fh.c.
+ * Uploads: store (one PUT below part_size, else multipart with `parallel`
+ * parts in flight, UploadPartCopy for untouched parts of the stored
+ * object), parts streamed while a sequential writer is still writing,
+ * abort on failure, the upload buffers, and the worker pool the parts and
+ * read-ahead fetches run on. Open files, their staging and the read path
+ * are fh.c's, above: this file reaches them only through upload.h.
  */
 #include "config.h"
 
@@ -17,8 +18,8 @@
 #include <time.h>
 
 #include "crypto.h"
-#include "fh_i.h"
 #include "log.h"
+#include "upload.h"
 
 #define MPU_MAX_PARTS 10000
 /* Largest object one CopyObject can copy (S3 and OBS). */
@@ -29,7 +30,7 @@
 struct mpu_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct fh_job *head, *tail;
+	struct mpu_job *head, *tail;
 	bool stop;
 	unsigned n;
 	pthread_t *threads;
@@ -45,7 +46,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (!p->head)
 			break;
-		struct fh_job *j = p->head;
+		struct mpu_job *j = p->head;
 		p->head = j->next;
 		if (!p->head)
 			p->tail = NULL;
@@ -97,7 +98,7 @@ void mpu_pool_free(struct mpu_pool *p)
 	free(p);
 }
 
-void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j)
+void mpu_pool_submit(struct mpu_pool *p, struct mpu_job *j)
 {
 	j->next = NULL;
 	pthread_mutex_lock(&p->lock);
@@ -110,7 +111,72 @@ void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* ---- upload buffers ------------------------------------------------------ */
+/* ---- context and upload buffers ---------------------------------------- */
+
+struct mpu_ctx {
+	struct mpu_cfg cfg;
+	pthread_mutex_t lock;
+	/* lock: idle part_size upload buffers kept for reuse (still reserved) */
+	void **spare;
+	size_t n_spare;
+	size_t bufs_busy; /* lock: upload buffers handed out */
+	/*
+	 * Atomic: when does the server stamp Last-Modified of a multipart
+	 * object? 0 not known yet, 1 at Complete (RGW), -1 at Initiate (AWS).
+	 */
+	int lm_at_complete;
+};
+
+struct mpu;
+
+/* The upload side of one file. @m is guarded by the file lock. */
+struct mpu_file {
+	struct mpu_ctx *ctx;
+	const struct mpu_file_ops *ops;
+	void *file;
+	pthread_mutex_t *lock;
+	pthread_cond_t *cond;
+	struct mpu *m; /* streamed or storing multipart upload, or NULL */
+};
+
+struct mpu_ctx *mpu_ctx_new(const struct mpu_cfg *cfg)
+{
+	struct mpu_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->cfg = *cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void mpu_ctx_free(struct mpu_ctx *c)
+{
+	if (!c)
+		return;
+	while (c->n_spare) {
+		munmap(c->spare[--c->n_spare], c->cfg.part_size);
+		c->cfg.release(c->cfg.arg, c->cfg.part_size);
+	}
+	free(c->spare);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+struct mpu_file *mpu_file_new(struct mpu_ctx *c, const struct mpu_file_ops *ops, void *file,
+			      pthread_mutex_t *lock, pthread_cond_t *cond)
+{
+	struct mpu_file *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->ctx = c;
+	u->ops = ops;
+	u->file = file;
+	u->lock = lock;
+	u->cond = cond;
+	return u;
+}
 
 /*
  * Part and PUT buffers (up to part_size each) are mapped from the kernel,
@@ -122,23 +188,23 @@ void mpu_pool_submit(struct mpu_pool *p, struct fh_job *j)
  * budget) while uploads run, so that a long upload does not fault in and
  * zero every part's pages anew.
  */
-static void *buf_get(struct fh_file *f, size_t len)
+static void *buf_get(struct mpu_file *u, size_t len)
 {
-	struct fh_ctx *ctx = f->ctx;
+	struct mpu_ctx *ctx = u->ctx;
 	void *p = NULL;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (len == ctx->part_size && ctx->n_spare)
+	if (len == ctx->cfg.part_size && ctx->n_spare)
 		p = ctx->spare[--ctx->n_spare];
 	if (p)
 		ctx->bufs_busy++;
 	pthread_mutex_unlock(&ctx->lock);
 	if (p)
 		return p;
-	fh_mem_reserve_locked(f, len);
+	u->ops->reserve(u->file, len);
 	p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
-		fh_mem_release(ctx, len);
+		ctx->cfg.release(ctx->cfg.arg, len);
 		return NULL;
 	}
 	pthread_mutex_lock(&ctx->lock);
@@ -148,7 +214,7 @@ static void *buf_get(struct fh_file *f, size_t len)
 }
 
 /* Done with @p (from buf_get(), or NULL): keep it for reuse or unmap it. */
-static void buf_put(struct fh_ctx *ctx, void *p, size_t len)
+static void buf_put(struct mpu_ctx *ctx, void *p, size_t len)
 {
 	bool kept = false;
 
@@ -156,9 +222,9 @@ static void buf_put(struct fh_ctx *ctx, void *p, size_t len)
 		return;
 	pthread_mutex_lock(&ctx->lock);
 	ctx->bufs_busy--;
-	if (len == ctx->part_size && ctx->n_spare < ctx->parallel) {
+	if (len == ctx->cfg.part_size && ctx->n_spare < ctx->cfg.parallel) {
 		if (!ctx->spare)
-			ctx->spare = calloc(ctx->parallel, sizeof(*ctx->spare));
+			ctx->spare = calloc(ctx->cfg.parallel, sizeof(*ctx->spare));
 		if (ctx->spare) {
 			ctx->spare[ctx->n_spare++] = p;
 			kept = true;
@@ -168,11 +234,10 @@ static void buf_put(struct fh_ctx *ctx, void *p, size_t len)
 	if (kept)
 		return;
 	munmap(p, len ? len : 1);
-	fh_mem_release(ctx, len);
+	ctx->cfg.release(ctx->cfg.arg, len);
 }
 
-/* No upload holds a buffer: give the idle ones back to the kernel. */
-static void bufs_trim(struct fh_ctx *ctx)
+void mpu_ctx_trim(struct mpu_ctx *ctx)
 {
 	void *spare[64];
 	size_t n = 0;
@@ -184,31 +249,21 @@ static void bufs_trim(struct fh_ctx *ctx)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	for (size_t i = 0; i < n; i++) {
-		munmap(spare[i], ctx->part_size);
-		fh_mem_release(ctx, ctx->part_size);
+		munmap(spare[i], ctx->cfg.part_size);
+		ctx->cfg.release(ctx->cfg.arg, ctx->cfg.part_size);
 	}
-}
-
-void mpu_bufs_free(struct fh_ctx *ctx)
-{
-	while (ctx->n_spare) {
-		munmap(ctx->spare[--ctx->n_spare], ctx->part_size);
-		ctx->mem_used -= ctx->part_size;
-	}
-	free(ctx->spare);
-	ctx->spare = NULL;
 }
 
 /* ---- one multipart upload ----------------------------------------------- */
 
-/* Everything but @key and @id is guarded by f->lock. */
+/* Everything but @key and @id is guarded by the file lock. */
 struct mpu {
 	char *key; /* the key the upload targets; immutable */
 	char *id;  /* upload id; immutable once begun */
 	size_t psize;
-	uint64_t meta_gen;	  /* f->meta_gen the upload began with */
-	uint64_t times_gen;	  /* f->times_gen the upload began with */
-	bool times_left_out;	  /* begun without cfg->write_times (fh.h) */
+	uint64_t meta_gen;	  /* mpu_view.meta_gen the upload began with */
+	uint64_t times_gen;	  /* mpu_view.times_gen the upload began with */
+	bool times_left_out;	  /* begun without the write times (mpu_view) */
 	time_t t_begin;		  /* when it was initiated */
 	int next_number;	  /* next part to submit */
 	uint64_t next_off;	  /* where that part starts */
@@ -221,8 +276,8 @@ struct mpu {
 };
 
 struct part_job {
-	struct fh_job job;
-	struct fh_file *f;
+	struct mpu_job job;
+	struct mpu_file *u;
 	struct mpu *m;
 	int number;
 	void *data; /* owned (buf_get()); NULL for a server-side copy */
@@ -232,12 +287,12 @@ struct part_job {
 	char etag[STORE_ETAG_MAX]; /* of the stored version a copy reads */
 };
 
-static void part_run(struct fh_job *j)
+static void part_run(struct mpu_job *j)
 {
 	struct part_job *pj = (struct part_job *)j;
-	struct fh_file *f = pj->f;
+	struct mpu_file *u = pj->u;
 	struct mpu *m = pj->m;
-	struct store *st = f->ctx->st;
+	struct store *st = u->ctx->cfg.st;
 	struct store_part part = { 0 };
 	int err;
 
@@ -247,8 +302,8 @@ static void part_run(struct fh_job *j)
 	else
 		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
 					     pj->len, &pj->enc, pj->etag, &part);
-	buf_put(f->ctx, pj->data, pj->len);
-	pthread_mutex_lock(&f->lock);
+	buf_put(u->ctx, pj->data, pj->len);
+	pthread_mutex_lock(u->lock);
 	if (err) {
 		if (!m->err)
 			m->err = err;
@@ -257,20 +312,21 @@ static void part_run(struct fh_job *j)
 		m->parts[pj->number - 1] = part;
 	}
 	m->inflight--;
-	pthread_cond_broadcast(&f->cond);
-	pthread_mutex_unlock(&f->lock);
+	pthread_cond_broadcast(u->cond);
+	pthread_mutex_unlock(u->lock);
 	free(pj);
 }
 
 /*
  * Queue the next part: @data (owned, from buf_get(), @len bytes) or, with
  * @data NULL, a copy of [next_off, next_off + len) of the stored object.
- * f->lock held.
+ * File lock held.
  */
-static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t len)
+static int submit_locked(struct mpu_file *u, struct mpu *m, void *data, size_t len)
 {
 	struct part_job *pj = calloc(1, sizeof(*pj));
 	size_t need = (size_t)m->next_number;
+	struct mpu_view v;
 
 	if (!pj)
 		goto nomem;
@@ -285,23 +341,24 @@ static int submit_locked(struct fh_file *f, struct mpu *m, void *data, size_t le
 		m->parts = np;
 		m->cap_parts = cap;
 	}
+	u->ops->view(u->file, &v);
 	pj->job.run = part_run;
-	pj->f = f;
+	pj->u = u;
 	pj->m = m;
 	pj->number = m->next_number++;
 	pj->data = data;
 	pj->len = len;
 	pj->copy_off = m->next_off;
-	pj->enc = f->enc;
+	pj->enc = v.enc;
 	/* a part copied from another version than the file's would mix them */
-	snprintf(pj->etag, sizeof(pj->etag), "%s", f->etag);
+	snprintf(pj->etag, sizeof(pj->etag), "%s", v.etag);
 	m->next_off += len;
 	m->inflight++;
-	mpu_pool_submit(f->ctx->pool, &pj->job);
+	mpu_pool_submit(u->ctx->cfg.pool, &pj->job);
 	return 0;
 nomem:
 	free(pj);
-	buf_put(f->ctx, data, len);
+	buf_put(u->ctx, data, len);
 	return -ENOMEM;
 }
 
@@ -315,10 +372,14 @@ static void mpu_free(struct mpu *m)
 	free(m);
 }
 
-/* Remove the write times (cfg->write_times) from @m. */
-static void strip_times(const struct fh_ctx *ctx, struct store_meta *m)
+/* Remove the write times (mpu_view.write_times) from @m. File lock held. */
+static void strip_times(struct mpu_file *u, struct store_meta *m)
 {
-	const char *const *names = ctx->cfg->write_times;
+	const char *const *names;
+	struct mpu_view v;
+
+	u->ops->view(u->file, &v);
+	names = v.write_times;
 
 	for (size_t i = 0; names && i < m->n;) {
 		bool drop = false;
@@ -339,23 +400,23 @@ static void strip_times(const struct fh_ctx *ctx, struct store_meta *m)
  * Can a streamed upload leave the write times to Last-Modified? Not
  * where the server is known to stamp it at Initiate.
  */
-static bool can_leave_times(const struct fh_ctx *ctx)
+static bool can_leave_times(const struct mpu_file *u, const struct mpu_view *v)
 {
-	return ctx->cfg->write_times &&
-	       __atomic_load_n(&ctx->lm_at_complete, __ATOMIC_RELAXED) >= 0;
+	return v->write_times && __atomic_load_n(&u->ctx->lm_at_complete, __ATOMIC_RELAXED) >= 0;
 }
 
 /*
  * Begin an upload of @key with metadata @meta (gen @meta_gen), without
- * the write times if @leave_times; the request runs with f->lock held,
- * which only holds up this file. f->lock held. 0 or -errno.
+ * the write times if @leave_times; the request runs with the file lock
+ * held, which only holds up this file. File lock held. 0 or -errno.
  */
-static int begin_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+static int begin_locked(struct mpu_file *u, const char *key, const struct store_meta *meta,
 			uint64_t meta_gen, size_t psize, bool leave_times, struct mpu **out)
 {
-	struct store *st = f->ctx->st;
+	struct store *st = u->ctx->cfg.st;
 	struct mpu *m = calloc(1, sizeof(*m));
 	struct store_meta bm;
+	struct mpu_view v;
 	int err;
 
 	if (!m)
@@ -371,14 +432,15 @@ static int begin_locked(struct fh_file *f, const char *key, const struct store_m
 		return err;
 	}
 	if (leave_times)
-		strip_times(f->ctx, &bm);
+		strip_times(u, &bm);
+	u->ops->view(u->file, &v);
 	m->psize = psize;
 	m->meta_gen = meta_gen;
-	m->times_gen = f->times_gen;
+	m->times_gen = v.times_gen;
 	m->times_left_out = leave_times;
 	m->t_begin = time(NULL);
 	m->next_number = 1;
-	m->floor = f->enc;
+	m->floor = v.enc;
 	err = st->ops->mpu_begin(st, key, &bm, &m->floor, &m->id);
 	store_meta_release(&bm);
 	if (err) {
@@ -395,22 +457,22 @@ static bool meta_stale(const struct mpu *m, uint64_t mg0, uint64_t tg0)
 	return m->meta_gen != mg0 || (!m->times_left_out && m->times_gen != tg0);
 }
 
-void mpu_drop_locked(struct fh_file *f)
+void mpu_drop_locked(struct mpu_file *u)
 {
-	struct mpu *m = f->mpu;
-	struct store *st = f->ctx->st;
+	struct mpu *m = u->m;
+	struct store *st = u->ctx->cfg.st;
 
 	if (!m)
 		return;
 	m->dead = true; /* no new parts while we wait */
 	while (m->inflight > 0)
-		pthread_cond_wait(&f->cond, &f->lock);
-	f->mpu = NULL;
-	pthread_cond_broadcast(&f->cond);
+		pthread_cond_wait(u->cond, u->lock);
+	u->m = NULL;
+	pthread_cond_broadcast(u->cond);
 	if (m->id) {
-		pthread_mutex_unlock(&f->lock);
+		pthread_mutex_unlock(u->lock);
 		int err = st->ops->mpu_abort(st, m->key, m->id);
-		pthread_mutex_lock(&f->lock);
+		pthread_mutex_lock(u->lock);
 		if (err && err != -ENOENT)
 			log_msg(LOG_LVL_WARN, LOG_CAT_FH, "cannot abort upload of '%s': %s", m->key,
 				strerror(-err));
@@ -418,49 +480,49 @@ void mpu_drop_locked(struct fh_file *f)
 	mpu_free(m);
 }
 
-void mpu_changed_locked(struct fh_file *f, uint64_t off)
+void mpu_changed_locked(struct mpu_file *u, uint64_t off)
 {
-	/* during a flush the flush owns the upload; a change just keeps f dirty */
-	if (f->mpu && !f->flushing && off < f->mpu->next_off)
-		f->mpu->dead = true;
+	if (u->m && off < u->m->next_off)
+		u->m->dead = true;
 }
 
 /* Can part [off, off + len) be copied server-side from the stored object? */
-static bool can_copy(struct fh_file *f, uint64_t off, uint64_t len)
+static bool can_copy(struct mpu_file *u, uint64_t off, uint64_t len)
 {
-	return f->has_base && f->ctx->st->ops->mpu_part_copy && off + len <= f->base_size &&
-	       !fh_ivl_overlaps(&f->written, off, off + len);
+	return u->ctx->cfg.st->ops->mpu_part_copy && u->ops->is_stored(u->file, off, off + len);
 }
 
-void mpu_stream_locked(struct fh_file *f)
+void mpu_stream_locked(struct mpu_file *u)
 {
-	size_t psize = f->ctx->part_size;
+	size_t psize = u->ctx->cfg.part_size;
 
 	for (;;) {
-		struct mpu *m = f->mpu;
-		if (f->flushing || f->held || f->err || !f->dirty || (m && (m->dead || m->err)))
+		struct mpu *m = u->m;
+		struct mpu_view v;
+		u->ops->view(u->file, &v);
+		if (!v.can_stream || (m && (m->dead || m->err)))
 			return;
 		uint64_t off = m ? m->next_off : 0;
-		if (f->size < off + psize)
+		if (v.size < off + psize)
 			return;
 		/*
 		 * Written data, or an untouched part of the stored object when new
 		 * data follows it (an append); never holes.
 		 */
-		bool copy = can_copy(f, off, psize) &&
-			    fh_ivl_overlaps(&f->written, off + psize, f->size);
-		if (!copy && !fh_ivl_covers(&f->present, off, off + psize))
+		bool copy =
+			can_copy(u, off, psize) && u->ops->is_written(u->file, off + psize, v.size);
+		if (!copy && !u->ops->is_staged(u->file, off, off + psize))
 			return;
 		if (m && m->next_number > MPU_MAX_PARTS)
 			return;
-		if (m && m->inflight >= f->ctx->parallel) {
+		if (m && m->inflight >= u->ctx->cfg.parallel) {
 			/* back-pressure: the writer waits for a part to finish */
-			pthread_cond_wait(&f->cond, &f->lock);
+			pthread_cond_wait(u->cond, u->lock);
 			continue;
 		}
 		if (!m) {
-			int err = begin_locked(f, f->key, &f->meta, f->meta_gen, psize,
-					       can_leave_times(f->ctx), &m);
+			int err = begin_locked(u, v.key, v.meta, v.meta_gen, psize,
+					       can_leave_times(u, &v), &m);
 			if (err) {
 				/* a dead placeholder: no more streaming until the flush */
 				m = calloc(1, sizeof(*m));
@@ -469,22 +531,22 @@ void mpu_stream_locked(struct fh_file *f)
 				m->dead = true;
 				m->err = err;
 			}
-			f->mpu = m;
+			u->m = m;
 			if (err)
 				return;
-			fh_stg_to_disk_locked(f);
+			u->ops->streaming(u->file);
 		}
 		void *data = NULL;
 		if (!copy) {
-			data = buf_get(f, psize);
+			data = buf_get(u, psize);
 			if (!data)
 				return;
-			if (fh_stg_pread(f, data, psize, off)) {
-				buf_put(f->ctx, data, psize);
+			if (u->ops->read(u->file, data, psize, off)) {
+				buf_put(u->ctx, data, psize);
 				return;
 			}
 		}
-		if (submit_locked(f, m, data, psize))
+		if (submit_locked(u, m, data, psize))
 			return;
 	}
 }
@@ -573,33 +635,35 @@ static int completed_anyway(struct store *st, const char *key, const struct stor
 	return err;
 }
 
-static int put_locked(struct fh_file *f, const char *key, const struct store_meta *meta,
+static int put_locked(struct mpu_file *u, const char *key, const struct store_meta *meta,
 		      uint64_t size, char *etag)
 {
-	struct store *st = f->ctx->st;
+	struct store *st = u->ctx->cfg.st;
 	char *data;
 	int err;
 
-	err = fh_fetch_locked(f, key, 0, size);
+	err = u->ops->fetch(u->file, key, 0, size);
 	if (err)
 		return err;
-	data = buf_get(f, (size_t)size);
+	data = buf_get(u, (size_t)size);
 	if (!data)
 		return -ENOMEM;
-	err = fh_stg_pread(f, data, (size_t)size, 0);
+	err = u->ops->read(u->file, data, (size_t)size, 0);
 	if (!err) {
-		struct store_enc floor = f->enc;
-		pthread_mutex_unlock(&f->lock);
+		struct mpu_view v;
+		u->ops->view(u->file, &v);
+		struct store_enc floor = v.enc;
+		pthread_mutex_unlock(u->lock);
 		/* the server's ETag: under SSE-C and SSE-KMS it is not the MD5 */
 		err = st->ops->put(st, key, data, (size_t)size, meta, &floor, etag);
-		pthread_mutex_lock(&f->lock);
+		pthread_mutex_lock(u->lock);
 	}
-	buf_put(f->ctx, data, (size_t)size);
+	buf_put(u->ctx, data, (size_t)size);
 	return err;
 }
 
-/* Queue every part of [m->next_off, size) and wait for all. f->lock held. */
-static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, uint64_t size)
+/* Queue every part of [m->next_off, size) and wait for all. File lock held. */
+static int send_parts_locked(struct mpu_file *u, struct mpu *m, const char *key, uint64_t size)
 {
 	int err = 0;
 
@@ -607,31 +671,31 @@ static int send_parts_locked(struct fh_file *f, struct mpu *m, const char *key, 
 		uint64_t off = m->next_off;
 		size_t len = size - off < m->psize ? (size_t)(size - off) : m->psize;
 		void *data = NULL;
-		while (m->inflight >= f->ctx->parallel && !m->err)
-			pthread_cond_wait(&f->cond, &f->lock);
+		while (m->inflight >= u->ctx->cfg.parallel && !m->err)
+			pthread_cond_wait(u->cond, u->lock);
 		if (m->err)
 			break;
-		if (!can_copy(f, off, len)) {
-			err = fh_fetch_locked(f, key, off, off + len);
+		if (!can_copy(u, off, len)) {
+			err = u->ops->fetch(u->file, key, off, off + len);
 			if (err)
 				break;
-			data = buf_get(f, len);
+			data = buf_get(u, len);
 			if (!data) {
 				err = -ENOMEM;
 				break;
 			}
-			err = fh_stg_pread(f, data, len, off);
+			err = u->ops->read(u->file, data, len, off);
 			if (err) {
-				buf_put(f->ctx, data, len);
+				buf_put(u->ctx, data, len);
 				break;
 			}
 		}
-		err = submit_locked(f, m, data, len);
+		err = submit_locked(u, m, data, len);
 		if (err)
 			break;
 	}
 	while (m->inflight > 0)
-		pthread_cond_wait(&f->cond, &f->lock);
+		pthread_cond_wait(u->cond, u->lock);
 	return err ? err : m->err;
 }
 
@@ -665,9 +729,9 @@ static int remeta(struct store *st, const char *key, const struct store_meta *me
  * and Complete lie within a second, or the server stamps Last-Modified
  * at Complete, which one HEAD per mount finds out. No lock held.
  */
-static bool lm_gives_times(struct fh_ctx *ctx, const struct mpu *m, time_t t0)
+static bool lm_gives_times(struct mpu_ctx *ctx, const struct mpu *m, time_t t0)
 {
-	struct store *st = ctx->st;
+	struct store *st = ctx->cfg.st;
 	int known = __atomic_load_n(&ctx->lm_at_complete, __ATOMIC_RELAXED);
 	struct store_info info;
 	bool at_complete;
@@ -688,44 +752,39 @@ static bool lm_gives_times(struct fh_ctx *ctx, const struct mpu *m, time_t t0)
 	return at_complete;
 }
 
-/* What the flush snapshot was: metadata, its generations, size, part size. */
-struct snap {
-	const struct store_meta *meta;
-	uint64_t mg0, tg0, size;
-	size_t psize;
-};
-
 /*
- * Store [0, size) as a multipart upload, continuing a streamed one if any.
- * A streamed upload begun with other metadata than the snapshot's ends with
- * a metadata copy; one that only left the write times out keeps the times
- * of its Last-Modified (*times_from_lm). f->lock held.
+ * Store [0, size) as a multipart upload of @psize parts, continuing a
+ * streamed one if any. A streamed upload begun with other metadata than
+ * the snapshot's ends with a metadata copy; one that only left the write
+ * times out keeps the times of its Last-Modified (*times_from_lm). File
+ * lock held.
  */
-static int multipart_locked(struct fh_file *f, const char *key, const struct snap *sn, char *etag,
+static int multipart_locked(struct mpu_file *u, const struct mpu_snap *sn, size_t psize, char *etag,
 			    bool *times_from_lm, bool *completed_out)
 {
-	struct store *st = f->ctx->st;
-	struct mpu *m = f->mpu;
+	struct store *st = u->ctx->cfg.st;
+	const char *key = sn->key;
+	struct mpu *m = u->m;
 	struct store_enc written;
 	char got[STORE_ETAG_MAX] = "";
 	bool stale;
 	int err;
 
 	if (!m) {
-		err = begin_locked(f, key, sn->meta, sn->mg0, sn->psize, false, &m);
+		err = begin_locked(u, key, sn->meta, sn->meta_gen, psize, false, &m);
 		if (err)
 			return err;
-		f->mpu = m;
+		u->m = m;
 	}
-	err = send_parts_locked(f, m, key, sn->size);
+	err = send_parts_locked(u, m, key, sn->size);
 	if (err) {
-		mpu_drop_locked(f); /* abort: no half object becomes visible */
+		mpu_drop_locked(u); /* abort: no half object becomes visible */
 		return err;
 	}
 	size_t n = (size_t)(m->next_number - 1);
-	stale = meta_stale(m, sn->mg0, sn->tg0);
+	stale = meta_stale(m, sn->meta_gen, sn->times_gen);
 	store_write_enc(st, &m->floor, &written);
-	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_unlock(u->lock);
 	time_t t0 = time(NULL);
 	err = st->ops->mpu_complete(st, m->key, m->id, m->parts, n, &m->floor, got);
 	if (err == -ENOENT)
@@ -738,7 +797,7 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sna
 			snprintf(etag, STORE_ETAG_MAX, "%s", got);
 		else
 			mpu_etag(m->parts, n, etag);
-		if (!stale && m->times_left_out && !lm_gives_times(f->ctx, m, t0))
+		if (!stale && m->times_left_out && !lm_gives_times(u->ctx, m, t0))
 			stale = true;
 		/* past CopyObject's limit the times stay those of Last-Modified */
 		if (stale && sn->size <= COPY_MAX)
@@ -746,21 +805,21 @@ static int multipart_locked(struct fh_file *f, const char *key, const struct sna
 		else
 			*times_from_lm = m->times_left_out;
 	}
-	pthread_mutex_lock(&f->lock);
+	pthread_mutex_lock(u->lock);
 	if (!completed) {
-		mpu_drop_locked(f); /* abort: no half object becomes visible */
+		mpu_drop_locked(u); /* abort: no half object becomes visible */
 		return err;
 	}
 	/* complete (a failed metadata copy is reported, the data is stored) */
-	f->mpu = NULL;
+	u->m = NULL;
 	mpu_free(m);
 	return err;
 }
 
 /* Part size for @size bytes: the configured one, grown to fit 10000 parts. */
-static size_t part_size_for(struct fh_file *f, uint64_t size)
+static size_t part_size_for(const struct mpu_ctx *ctx, uint64_t size)
 {
-	uint64_t ps = f->ctx->part_size;
+	uint64_t ps = ctx->cfg.part_size;
 
 	if (size / ps >= MPU_MAX_PARTS) {
 		const uint64_t mib = 1024 * 1024;
@@ -770,103 +829,24 @@ static size_t part_size_for(struct fh_file *f, uint64_t size)
 	return (size_t)ps;
 }
 
-static void notify(struct fh_file *f, const char *key, const struct store_meta *meta, uint64_t size,
-		   const char *etag, bool ok)
+int mpu_store_locked(struct mpu_file *u, const struct mpu_snap *sn, char *etag)
 {
-	const struct fh_cfg *cfg = f->ctx->cfg;
-	struct store_info info;
-
-	if (!cfg->on_stored)
-		return;
-	/* with SSE-C and SSE-KMS the ETag is not the MD5 of the data */
-	if (f->enc.mode == STORE_SSE_C || f->enc.mode == STORE_SSE_KMS)
-		etag = "";
-	if (!ok) {
-		cfg->on_stored(cfg->on_stored_arg, key, NULL);
-		return;
-	}
-	memset(&info, 0, sizeof(info));
-	info.size = size;
-	info.last_modified = time(NULL);
-	snprintf(info.etag, sizeof(info.etag), "%s", etag);
-	info.meta = *meta; /* shallow: borrowed for the call */
-	info.enc = f->enc;
-	cfg->on_stored(cfg->on_stored_arg, key, &info);
-}
-
-/* The upload after the snapshot (gen0, size) succeeded. f->lock held. */
-static void stored_locked(struct fh_file *f, uint64_t gen0, uint64_t size, const char *etag)
-{
-	if (f->gen == gen0) {
-		f->base_size = size;
-		f->dirty = false;
-		fh_ivl_clear(&f->written);
-	} else if (f->base_size > size) {
-		/* changed meanwhile: stays dirty; only unchanged old bytes remain valid */
-		f->base_size = size;
-	}
-	f->has_base = true;
-	snprintf(f->etag, sizeof(f->etag), "%s", etag);
-	/* the store checked that the object is now so encrypted */
-	struct store_enc was = f->enc;
-	store_write_enc(f->ctx->st, &was, &f->enc);
-	f->err = 0;
-	f->ra_gen++;
-}
-
-int mpu_flush_locked(struct fh_file *f)
-{
-	struct store_meta meta;
-	char etag[STORE_ETAG_MAX] = "";
-	bool in_table;
-	char *key;
+	uint64_t size = sn->size;
+	size_t psize = part_size_for(u->ctx, size);
+	struct mpu *m = u->m;
+	bool times_from_lm = false, completed = false;
 	int err;
 
-	while (f->flushing || f->held)
-		pthread_cond_wait(&f->cond, &f->lock);
-	if (f->write_err) {
-		mpu_drop_locked(f); /* abort: a partial file never replaces the object */
-		notify(f, f->key, NULL, 0, NULL, false);
-		return f->write_err;
-	}
-	if (!f->dirty) {
-		mpu_drop_locked(f); /* nothing to store: no upload may linger */
-		return f->err;
-	}
-	pthread_mutex_lock(&f->ctx->lock);
-	in_table = f->in_table;
-	pthread_mutex_unlock(&f->ctx->lock);
-	if (!in_table) {
-		/* replaced by a rename: storing it would clobber the new object */
-		mpu_drop_locked(f);
-		f->dirty = false;
-		return 0;
-	}
-	key = strdup(f->key);
-	if (!key)
-		return -ENOMEM;
-	err = store_meta_copy(&meta, &f->meta);
-	if (err) {
-		free(key);
-		return err;
-	}
-	f->flushing = true;
-	uint64_t gen0 = f->gen, size = f->size;
-	struct snap sn = { .meta = &meta, .mg0 = f->meta_gen, .tg0 = f->times_gen, .size = size };
-	size_t psize = part_size_for(f, size);
-	struct mpu *m = f->mpu;
-	bool times_from_lm = false, completed = false;
-	sn.psize = psize;
 	/* a streamed upload is kept only if it still fits what is to be stored */
-	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, key) != 0 ||
+	if (m && (m->dead || m->err || m->psize != psize || strcmp(m->key, sn->key) != 0 ||
 		  m->next_off > size || size < psize ||
-		  (meta_stale(m, sn.mg0, sn.tg0) && size > COPY_MAX)))
-		mpu_drop_locked(f);
-	bool streamed = f->mpu != NULL;
-	if (!f->mpu && size < psize)
-		err = put_locked(f, key, &meta, size, etag);
+		  (meta_stale(m, sn->meta_gen, sn->times_gen) && size > COPY_MAX)))
+		mpu_drop_locked(u);
+	bool streamed = u->m != NULL;
+	if (!u->m && size < psize)
+		err = put_locked(u, sn->key, sn->meta, size, etag);
 	else
-		err = multipart_locked(f, key, &sn, etag, &times_from_lm, &completed);
+		err = multipart_locked(u, sn, psize, etag, &times_from_lm, &completed);
 	/*
 	 * A part streamed before the flush may fail while the flush waits for
 	 * it: the data is all staged, so start over once, as a flush that
@@ -874,23 +854,18 @@ int mpu_flush_locked(struct fh_file *f)
 	 * only its metadata copy failed: the data is stored, the error is
 	 * reported and the next flush tries again.
 	 */
-	if (err && streamed && !completed && !f->mpu && size >= psize)
-		err = multipart_locked(f, key, &sn, etag, &times_from_lm, &completed);
+	if (err && streamed && !completed && !u->m && size >= psize)
+		err = multipart_locked(u, sn, psize, etag, &times_from_lm, &completed);
 	/* what the cache learns is what the object says: Last-Modified, now */
 	if (!err && times_from_lm)
-		strip_times(f->ctx, &meta);
-	if (err) {
-		f->err = err;
-		log_msg(LOG_LVL_DEBUG, LOG_CAT_FH, "upload of '%s' failed: %s", key,
-			strerror(-err));
-	} else {
-		stored_locked(f, gen0, size, etag);
-	}
-	notify(f, key, &meta, size, etag, !err);
-	bufs_trim(f->ctx);
-	f->flushing = false;
-	pthread_cond_broadcast(&f->cond);
-	store_meta_release(&meta);
-	free(key);
+		strip_times(u, sn->meta);
 	return err;
+}
+
+void mpu_file_free(struct mpu_file *u)
+{
+	if (!u)
+		return;
+	mpu_free(u->m);
+	free(u);
 }
