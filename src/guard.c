@@ -29,6 +29,7 @@ enum ruleset {
 	RS_KEY,	    /* key material only over HTTPS (ours, not the service's) */
 	RS_PREFER,  /* upgrade policy: encrypted objects over HTTPS when we can */
 	RS_UNKNOWN, /* upgrade policy: unknown encryption over HTTPS and V4 */
+	RS_KMS_V4,  /* upgrade policy: SSE-KMS objects never signed V2 */
 	RS_COUNT
 };
 
@@ -140,6 +141,7 @@ static const char *const rule_text[RS_COUNT][NEED_COUNT] = {
 				 "when an HTTPS endpoint exists"),
 	[RS_UNKNOWN] = RULE_TEXTS("upgrade policy: requests about objects of unknown encryption "
 				  "use HTTPS and V4 when an HTTPS endpoint exists"),
+	[RS_KMS_V4] = RULE_TEXTS("upgrade policy: requests about SSE-KMS objects are signed V4"),
 };
 
 static const char residual_probe[] =
@@ -308,6 +310,12 @@ static bool involves_encryption(const struct guard_req *r)
 	return src != GUARD_ENC_NONE || dst != GUARD_ENC_NONE;
 }
 
+/* Is a side of @r an SSE-KMS object? */
+static bool involves_kms(const struct guard_req *r)
+{
+	return normalize(r->src) == GUARD_ENC_KMS || normalize(r->dst) == GUARD_ENC_KMS;
+}
+
 /* Is a side of @r that selects its rows of unknown encryption? */
 static bool involves_unknown(const struct guard_req *r)
 {
@@ -398,6 +406,16 @@ int guard_decide(const struct guard_req *r, enum guard_policy pol, unsigned want
 	    involves_unknown(r)) {
 		out->sig = GUARD_V4;
 		out->rule = rule_text[RS_UNKNOWN][NEED_HTTPS_V4];
+	}
+	/*
+	 * Some rows allow V2 for an SSE-KMS object (HEAD, Complete, copies
+	 * to a plain target, UploadPartCopy): under the upgrade policy no
+	 * request about an SSE-KMS object is signed V2 all the same.
+	 */
+	if (!strict && out->sig == GUARD_V2 && (a.sigs & GUARD_V4) && involves_kms(r)) {
+		out->sig = GUARD_V4;
+		if (!out->rule)
+			out->rule = rule_text[RS_KMS_V4][NEED_V4];
 	}
 	if (probe && out->transport == GUARD_HTTP)
 		out->note = residual_probe;

@@ -683,6 +683,8 @@ PROBE_MOUNTS = {
     "none-v4-strict": ("none", 4, "strict"),
     "kms-v4-upgrade": ("kms", 4, "upgrade"),
     "kms-v2-upgrade": ("kms", 2, "upgrade"),
+    "c-v4-upgrade": ("c", 4, "upgrade"),
+    "c-v2-upgrade": ("c", 2, "upgrade"),
 }
 
 
@@ -714,11 +716,19 @@ def test_unknown_encryption_probed_over_https(rgw, keys, tls_pair, name):
         put(e.bucket, "seed/ssec-a", b"ssec a\n", headers=s3c.sse_c_headers(keys["other"]))
         enc = {"seed/plain-a": "none", "seed/plain-b": "none", "seed/kms-a": "KMS",
                "seed/ssec-a": "C"}
+        # multipart-sized, for appends that copy their parts (UploadPartCopy)
+        big = bytes(range(256)) * (11 * MIB // 256)
+        put(e.bucket, "seed/kms-big", big, headers=s3c.kms_headers(rgw["OBSMOUNT_TEST_KMS_KEY2"]))
+        enc["seed/kms-big"] = "KMS"
+        if kind == "c":
+            # under a key of the mount's ring (an older one)
+            put(e.bucket, "seed/ssec-mine", b"ssec mine\n", headers=s3c.sse_c_headers(keys["old"]))
+            put(e.bucket, "seed/ssec-big", big, headers=s3c.sse_c_headers(keys["old"]))
+            enc["seed/ssec-mine"] = enc["seed/ssec-big"] = "C"
         e.m.start()
         m = e.m
 
-        assert sorted(os.listdir(m.path("seed"))) == ["kms-a", "plain-a", "plain-b",
-                                                      "ssec-a"]
+        assert sorted(os.listdir(m.path("seed"))) == sorted(k[len("seed/"):] for k in enc)
         for n in ("plain-a", "plain-b", "kms-a"):
             os.stat(m.path("seed", n))
         assert errno_of(os.stat, m.path("seed", "ssec-a")) in (0, errno.EACCES)
@@ -726,10 +736,10 @@ def test_unknown_encryption_probed_over_https(rgw, keys, tls_pair, name):
         assert errno_of(read, m.path("seed", "ssec-a")) == errno.EACCES
         # a plain object renamed and chmodded; under sse=kms it becomes SSE-KMS
         plain2 = "kms-from-plain" if kind == "kms" else "plain-a2"
-        enc["seed/" + plain2] = "KMS" if kind == "kms" else "none"
+        enc["seed/" + plain2] = {"kms": "KMS", "c": "C"}.get(kind, "none")
         os.rename(m.path("seed", "plain-a"), m.path("seed", plain2))
         os.chmod(m.path("seed", plain2), 0o640)
-        e.want_head("seed/" + plain2, enc["seed/" + plain2])
+        e.want_head("seed/" + plain2, enc["seed/" + plain2], keys["new"] if kind == "c" else None)
         if guard == "strict":
             # GetObject and CopyObject of SSE-KMS need HTTPS and V4: refused
             assert errno_of(read, m.path("seed", "kms-a")) == errno.EACCES
@@ -739,10 +749,28 @@ def test_unknown_encryption_probed_over_https(rgw, keys, tls_pair, name):
         else:
             assert read(m.path("seed", "kms-a")) == b"kms a\n"
             os.rename(m.path("seed", "kms-a"), m.path("seed", "kms-a2"))
-            enc["seed/kms-a2"] = "KMS"
+            # what the mount writes is encrypted its way (SSE-C) or stays SSE-KMS
+            enc["seed/kms-a2"] = "C" if kind == "c" else "KMS"
             os.chmod(m.path("seed", "kms-a2"), 0o640)
-            e.want_head("seed/kms-a2", "KMS")
+            e.want_head("seed/kms-a2", enc["seed/kms-a2"],
+                        keys["new"] if kind == "c" else None)
             assert read(m.path("seed", "kms-a2")) == b"kms a\n"
+            # an append to a multipart-sized object copies its parts (in
+            # an SSE-C mount it would become SSE-C: ssec-big below instead)
+            if kind != "c":
+                with open(m.path("seed", "kms-big"), "ab") as f:
+                    f.write(b"tail")
+                assert read(m.path("seed", "kms-big")) == big + b"tail"
+                e.want_head("seed/kms-big", "KMS")
+        if kind == "c":
+            assert read(m.path("seed", "ssec-mine")) == b"ssec mine\n"
+            os.rename(m.path("seed", "ssec-mine"), m.path("seed", "ssec-mine2"))
+            enc["seed/ssec-mine2"] = "C"
+            os.chmod(m.path("seed", "ssec-mine2"), 0o640)
+            e.want_head("seed/ssec-mine2", "C", keys["new"])
+            with open(m.path("seed", "ssec-big"), "ab") as f:
+                f.write(b"tail")
+            assert read(m.path("seed", "ssec-big")) == big + b"tail"
         os.stat(m.path("seed", "plain-b"))
         assert read(m.path("seed", "plain-b")) == b"plain b\n"
 

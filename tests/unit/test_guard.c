@@ -423,6 +423,10 @@ static void check_decide(const struct guard_req *r)
 					if (ok && !strict && have && es == GUARD_V2 &&
 					    (sig & GUARD_V4) && model_unknown(r))
 						es = GUARD_V4;
+					/* SSE-KMS: never V2 under upgrade */
+					if (ok && !strict && es == GUARD_V2 && (sig & GUARD_V4) &&
+					    (r->src == GUARD_ENC_KMS || r->dst == GUARD_ENC_KMS))
+						es = GUARD_V4;
 
 					struct guard_decision d;
 					memset(&d, 0xa5, sizeof(d));
