@@ -375,7 +375,8 @@ static void test_delete_unknown(void **state)
 	assert_int_equal(guard_decide(&r, GUARD_POLICY_STRICT, GUARD_HTTP, GUARD_V2, true, &d), 0);
 	assert_int_equal(d.transport, GUARD_HTTP);
 	/* HTTP-only mount: nowhere else to go */
-	assert_int_equal(guard_decide(&r, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d), 0);
+	assert_int_equal(guard_decide(&r, GUARD_POLICY_UPGRADE, GUARD_HTTP, GUARD_V4, false, &d),
+			 0);
 	assert_int_equal(d.transport, GUARD_HTTP);
 	/* a plain object's DELETE stays on url= */
 	r.src = GUARD_ENC_NONE;
