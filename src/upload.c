@@ -125,7 +125,22 @@ struct mpu_ctx {
 	 * object? 0 not known yet, 1 at Complete (RGW), -1 at Initiate (AWS).
 	 */
 	int lm_at_complete;
+	/*
+	 * lock: uploads whose abort failed, tried again when another upload
+	 * is dropped and at shutdown; what is left then is logged (and
+	 * listed by --incomplete-uploads).
+	 */
+	struct failed_abort *aborts;
+	size_t n_aborts;
 };
+
+struct failed_abort {
+	char *key, *id; /* owned */
+	struct failed_abort *next;
+};
+
+/* Keep at most this many failed aborts to try again (memory bound). */
+#define MAX_FAILED_ABORTS 1024
 
 struct mpu;
 
@@ -150,10 +165,81 @@ struct mpu_ctx *mpu_ctx_new(const struct mpu_cfg *cfg)
 	return c;
 }
 
+/* Remember the upload @key/@id whose abort failed. */
+static void abort_failed(struct mpu_ctx *c, const char *key, const char *id)
+{
+	struct failed_abort *a = calloc(1, sizeof(*a));
+	bool kept = false;
+
+	if (a && (a->key = strdup(key)) && (a->id = strdup(id))) {
+		pthread_mutex_lock(&c->lock);
+		if (c->n_aborts < MAX_FAILED_ABORTS) {
+			a->next = c->aborts;
+			c->aborts = a;
+			c->n_aborts++;
+			kept = true;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (kept)
+		return;
+	log_msg(LOG_LVL_ERR, LOG_CAT_FH,
+		"upload of '%s' (id %s) left incomplete: see obsmount --incomplete-uploads", key,
+		id);
+	if (a) {
+		free(a->key);
+		free(a->id);
+		free(a);
+	}
+}
+
+/* Try the failed aborts again, at most @max of them. No lock held. */
+static void retry_aborts(struct mpu_ctx *c, size_t max)
+{
+	struct store *st = c->cfg.st;
+
+	for (size_t i = 0; i < max; i++) {
+		pthread_mutex_lock(&c->lock);
+		struct failed_abort *a = c->aborts;
+		if (a) {
+			c->aborts = a->next;
+			c->n_aborts--;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!a)
+			return;
+		int err = st->ops->mpu_abort(st, a->key, a->id);
+		if (err && err != -ENOENT) {
+			log_msg(LOG_LVL_WARN, LOG_CAT_FH, "cannot abort upload of '%s' again: %s",
+				a->key, strerror(-err));
+			abort_failed(c, a->key, a->id);
+		} else {
+			log_msg(LOG_LVL_INFO, LOG_CAT_FH, "aborted upload of '%s' on a later try",
+				a->key);
+		}
+		free(a->key);
+		free(a->id);
+		free(a);
+	}
+}
+
 void mpu_ctx_free(struct mpu_ctx *c)
 {
 	if (!c)
 		return;
+	/* a last try for the aborts that failed; what is left stays logged */
+	size_t n = c->n_aborts;
+	retry_aborts(c, n);
+	while (c->aborts) {
+		struct failed_abort *a = c->aborts;
+		c->aborts = a->next;
+		log_msg(LOG_LVL_ERR, LOG_CAT_FH,
+			"upload of '%s' (id %s) left incomplete: see obsmount --incomplete-uploads",
+			a->key, a->id);
+		free(a->key);
+		free(a->id);
+		free(a);
+	}
 	while (c->n_spare) {
 		munmap(c->spare[--c->n_spare], c->cfg.part_size);
 		c->cfg.release(c->cfg.arg, c->cfg.part_size);
@@ -472,10 +558,15 @@ void mpu_drop_locked(struct mpu_file *u)
 	if (m->id) {
 		pthread_mutex_unlock(u->lock);
 		int err = st->ops->mpu_abort(st, m->key, m->id);
-		pthread_mutex_lock(u->lock);
-		if (err && err != -ENOENT)
-			log_msg(LOG_LVL_WARN, LOG_CAT_FH, "cannot abort upload of '%s': %s", m->key,
+		if (err && err != -ENOENT) {
+			log_msg(LOG_LVL_WARN, LOG_CAT_FH,
+				"cannot abort upload of '%s': %s; will try again", m->key,
 				strerror(-err));
+			abort_failed(u->ctx, m->key, m->id);
+		} else {
+			retry_aborts(u->ctx, 4); /* the server answers: older ones too */
+		}
+		pthread_mutex_lock(u->lock);
 	}
 	mpu_free(m);
 }

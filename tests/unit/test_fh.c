@@ -677,6 +677,35 @@ static void test_unlink_fails_keeps_data(void **state)
 	env_free(e);
 }
 
+/* An abort that fails is tried again (here: at shutdown), so no upload is left. */
+static void test_failed_abort_retried(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 2);
+	size_t len = 8 * PS + 1;
+	unsigned char *data = rnd(len, 29);
+	struct fh *h = open_new(e, "fa");
+
+	mem_store_fail(e->st, MEM_OP_MPU_PART, 3, 0, -ECONNRESET);
+	mem_store_fail(e->st, MEM_OP_MPU_ABORT, 1, 0, -EIO);
+	for (size_t pos = 0; pos < len; pos += 32 * KIB) {
+		size_t n = len - pos < 32 * KIB ? len - pos : 32 * KIB;
+		assert_int_equal(fh_write(h, (char *)data + pos, n, (off_t)pos), 0);
+	}
+	assert_int_equal(fh_flush(h), -ECONNRESET);
+	/* the abort failed: the upload is still there, remembered */
+	assert_true(mem_store_n_uploads(e->st) >= 1);
+	mem_store_clear_faults(e->st);
+	assert_int_equal(fh_flush(h), 0);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "fa", data, len);
+	/* the next drop, or at the latest the shutdown, aborts it */
+	fh_ctx_free(e->ctx);
+	e->ctx = NULL;
+	assert_int_equal(mem_store_n_uploads(e->st), 0);
+	free(data);
+	env_free(e);
+}
+
 static void test_stream_part_fails(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1720,6 +1749,7 @@ int main(void)
 		BOTH(test_fail_part_n_of_m),
 		BOTH(test_fail_complete_and_put),
 		BOTH(test_stream_part_fails),
+		BOTH(test_failed_abort_retried),
 		BOTH(test_readahead),
 		BOTH(test_no_readahead),
 		BOTH(test_verify_read),
