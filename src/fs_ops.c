@@ -529,6 +529,17 @@ static int io_errno(int r)
 	return r == -EAGAIN ? -EIO : r;
 }
 
+/*
+ * The errno of a store that failed (flush, fsync, close): as io_errno(),
+ * and a multipart upload that vanished on the server (NoSuchUpload,
+ * ENOENT inside) is EIO too: close(2) saying "No such file or directory"
+ * would point at the wrong thing.
+ */
+static int store_errno(int r)
+{
+	return r == -ENOENT ? -EIO : io_errno(r);
+}
+
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	size_t got = 0;
@@ -592,7 +603,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
-	return io_errno(fh_flush(open_file(fi)->fh));
+	return store_errno(fh_flush(open_file(fi)->fh));
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -603,7 +614,7 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	r = fh_flush(open_file(fi)->fh);
 	if (r == 0 && path)
 		r = fs_defer_flush(fs_ctx_get()->defer, path, false);
-	return io_errno(r);
+	return store_errno(r);
 }
 
 /* fsync of a directory: the deferred metadata changes below it go out. */
@@ -625,7 +636,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 		log_msg(LOG_LVL_ERR, LOG_CAT_FUSE, "cannot store '%s' on close: %s",
 			path ? path : "?", strerror(-r));
 	free(f);
-	return io_errno(r);
+	return store_errno(r);
 }
 
 /* ---- unlinked open files ---------------------------------------------- */
