@@ -344,6 +344,11 @@ static void check_strings(struct vctx *v, struct mount_cfg *cfg)
 	check_url(v, "url", cfg->url, false);
 	if (cfg->https_url)
 		check_url(v, "https_url", cfg->https_url, true);
+	if (cfg->https_url && cfg->url && has_scheme(cfg->url, "https://"))
+		problem(v,
+			"https_url= is for a plain http:// url=; url '%s' is HTTPS already: "
+			"leave https_url= out",
+			cfg->url);
 	if (!cfg->region || !*cfg->region || strpbrk(cfg->region, "/ \t\n"))
 		problem(v, "invalid region '%s'", cfg->region ? cfg->region : "");
 	if (cfg->profile && (!*cfg->profile || strpbrk(cfg->profile, "[]\n")))

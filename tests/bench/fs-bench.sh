@@ -229,6 +229,9 @@ if [ -n "$rwork" ]; then
 fi
 
 # ---------------------------------------------------------------- mounts
+# https_url= only beside a plain url=
+case $url in https://*) obs_https="" ;; *) obs_https=",https_url=$OBSMOUNT_TEST_HTTPS_URL" ;; esac
+
 # mount_tool TOOL: mount the bucket, set $mnt and $dpid (the daemon).
 mount_tool() {
 	local t=$1 i
@@ -236,7 +239,7 @@ mount_tool() {
 	obsmount)
 		mnt=$work/mnt-obsmount
 		mkdir -p "$mnt"
-		"$obsmount" "$bucket" "$mnt" -f -o "url=$url,https_url=$OBSMOUNT_TEST_HTTPS_URL${ca:+,cafile=$ca},region=$region,passwd_file=$work/passwd,part_size=16,parallel=8" \
+		"$obsmount" "$bucket" "$mnt" -f -o "url=$url$obs_https${ca:+,cafile=$ca},region=$region,passwd_file=$work/passwd,part_size=16,parallel=8" \
 			>>"$work/obsmount.log" 2>&1 &
 		dpid=$! ;;
 	s3fs197)

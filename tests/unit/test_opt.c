@@ -211,6 +211,23 @@ static void test_default_permissions(void **state)
 	done(&p);
 }
 
+/* https_url= beside an https:// url= is refused with its reason. */
+static void test_https_url_needs_plain_url(void **state)
+{
+	struct parsed p;
+	const char *bad[] = { "bkt", "/mnt/x", "-o", "url=https://h:1,https_url=https://h:2", NULL };
+	const char *good[] = { "bkt", "/mnt/x", "-o", "url=http://h:1,https_url=https://h:2", NULL };
+
+	(void)state;
+	run(&p, bad);
+	assert_int_equal(p.validate_rc, -EINVAL);
+	assert_non_null(strstr(buf_str(&p.problems), "leave https_url= out"));
+	done(&p);
+	run(&p, good);
+	assert_int_equal(p.validate_rc, 0);
+	done(&p);
+}
+
 static void test_prefix_forms(void **state)
 {
 	(void)state;
@@ -483,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_option),
 		cmocka_unit_test(test_prefix_forms),
+		cmocka_unit_test(test_https_url_needs_plain_url),
 		cmocka_unit_test(test_all_problems_reported),
 		cmocka_unit_test(test_missing_positionals),
 		cmocka_unit_test(test_virtual_needs_dns_name),
