@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "util/hash.h"
 
 #define N_STRIPES 256
 #define DEFAULT_MAX_STAT 16384
@@ -74,16 +75,10 @@ static uint64_t now_ms(const struct cache *c)
 	return c->cfg.clock_ms ? c->cfg.clock_ms() : mono_ms();
 }
 
-/* FNV-1a. */
+/* FNV-1a of a whole path. */
 static uint32_t hash_str(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return fnv1a(s, strlen(s));
 }
 
 static int map_init(struct map *m, size_t max)
@@ -444,18 +439,6 @@ static void forget_locked(struct cache *c, const char *path)
 		drop_dir_locked(c, n);
 }
 
-/* FNV-1a of the first @n bytes of @s; equals hash_str() of that prefix. */
-static uint32_t hash_strn(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static struct node *map_find_n(struct map *m, const char *s, size_t n, uint32_t h)
 {
 	for (struct node *x = m->buckets[h & (m->nbuckets - 1)]; x; x = x->hnext) {
@@ -479,7 +462,7 @@ static struct dir_node *parent_locked(struct cache *c, const char *path, const c
 	if (!pl)
 		return NULL;
 	*name = path + pl + (pl > 1 ? 1 : 0);
-	h = hash_strn(path, pl);
+	h = fnv1a(path, pl); /* hash_str() of that prefix */
 	c->gen++;
 	c->stripe[h % N_STRIPES] = c->gen;
 	n = map_find_n(&c->dirs, path, pl, h);

@@ -22,6 +22,7 @@
 #include "fs_defer.h"
 #include "fs_ops_i.h"
 #include "log.h"
+#include "util/hash.h"
 
 #define N_BUCKETS 1024
 /* Bounded memory: past this many pending changes, new ones apply at once. */
@@ -64,20 +65,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint32_t hash_path(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static struct ent **slot_locked(struct fs_defer *d, const char *path)
 {
-	struct ent **p = &d->buckets[hash_path(path) % N_BUCKETS];
+	struct ent **p = &d->buckets[fnv1a(path, strlen(path)) % N_BUCKETS];
 
 	while (*p && strcmp((*p)->path, path) != 0)
 		p = &(*p)->hnext;
@@ -245,6 +235,8 @@ int fs_defer_stop(struct fs_defer *d)
 	if (!d)
 		return 0;
 	r = fs_defer_flush(d, "/", true);
+	if (r > 0)
+		r = 0;
 	pthread_mutex_lock(&d->lock);
 	bool was = d->running;
 	d->stop = true;
@@ -360,28 +352,6 @@ int fs_defer_get(struct fs_defer *d, const char *path, struct store_info *out)
 	return r;
 }
 
-int fs_defer_take(struct fs_defer *d, const char *path, struct store_info *out)
-{
-	struct ent *e;
-	int r = 0;
-
-	if (!d)
-		return 0;
-	pthread_mutex_lock(&d->lock);
-	if (d->n) {
-		e = settled_locked(d, path);
-		if (e) {
-			remove_locked(d, e);
-			*out = e->info;
-			memset(&e->info, 0, sizeof(e->info));
-			ent_free(e);
-			r = 1;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
-	return r;
-}
-
 void fs_defer_drop(struct fs_defer *d, const char *path)
 {
 	struct ent *e;
@@ -389,20 +359,16 @@ void fs_defer_drop(struct fs_defer *d, const char *path)
 	if (!d)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (d->n) {
-		e = settled_locked(d, path);
-		if (e) {
-			remove_locked(d, e);
-			ent_free(e);
-		}
+	if (d->n && (e = settled_locked(d, path))) {
+		remove_locked(d, e);
+		ent_free(e);
 	}
 	pthread_mutex_unlock(&d->lock);
 }
 
-static bool matches(const char *p, const char *path, size_t len, bool tree)
+/* Is @p @path itself or below it ("/" is everything)? */
+static bool matches(const char *p, const char *path, size_t len)
 {
-	if (!tree)
-		return strcmp(p, path) == 0;
 	if (len == 1 && path[0] == '/')
 		return true;
 	return strncmp(p, path, len) == 0 && (p[len] == '\0' || p[len] == '/');
@@ -411,28 +377,31 @@ static bool matches(const char *p, const char *path, size_t len, bool tree)
 int fs_defer_flush(struct fs_defer *d, const char *path, bool tree)
 {
 	size_t len = strlen(path);
-	int first = 0;
+	int n = 0, first = 0;
 
 	if (!d)
 		return 0;
 	pthread_mutex_lock(&d->lock);
-	if (d->n)
-		log_msg(LOG_LVL_DEBUG, LOG_CAT_FUSE,
-			"deferred metadata changes of '%s'%s go out now", path,
-			tree ? " and below" : "");
 	for (;;) {
 		struct ent *e, *busy = NULL, *todo = NULL;
 
-		for (e = d->fifo.next; e != &d->fifo && !todo; e = e->next) {
-			if (!matches(e->path, path, len, tree))
-				continue;
-			if (e->applying)
-				busy = e;
-			else
-				todo = e;
+		if (!tree) {
+			todo = settled_locked(d, path); /* one path: its hash slot */
+		} else {
+			for (e = d->fifo.next; e != &d->fifo && !todo; e = e->next) {
+				if (!matches(e->path, path, len))
+					continue;
+				if (e->applying)
+					busy = e;
+				else
+					todo = e;
+			}
 		}
 		if (todo) {
+			log_msg(LOG_LVL_DEBUG, LOG_CAT_FUSE,
+				"the deferred metadata change of '%s' goes out now", todo->path);
 			int r = apply_locked(d, todo);
+			n++;
 			if (r && !first)
 				first = r;
 		} else if (busy) {
@@ -442,5 +411,5 @@ int fs_defer_flush(struct fs_defer *d, const char *path, bool tree)
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
-	return first;
+	return first ? first : n;
 }

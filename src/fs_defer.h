@@ -53,15 +53,13 @@ int fs_defer_put(struct fs_defer *d, const char *path, const char *key,
 /* Is a change of @path pending? Then 1 and a deep copy into the empty @out. */
 int fs_defer_get(struct fs_defer *d, const char *path, struct store_info *out) MUST_CHECK;
 
-/* Take the pending change of @path out (the caller applies it): 1 and @out, or 0. */
-int fs_defer_take(struct fs_defer *d, const char *path, struct store_info *out) MUST_CHECK;
-
 /* Forget the pending change of @path (unlinked, or replaced by a rename). */
 void fs_defer_drop(struct fs_defer *d, const char *path);
 
 /*
  * Apply now the pending changes of @path and, when @tree, of every path
- * below it ("/" is the whole mount). 0 or the first failure.
+ * below it ("/" is the whole mount). The number applied, or the first
+ * failure (negative).
  */
 int fs_defer_flush(struct fs_defer *d, const char *path, bool tree);
 

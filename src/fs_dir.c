@@ -709,8 +709,8 @@ static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 {
 	char fk[FS_KEYBUF], tk[FS_KEYBUF];
 	struct fh_hold *hold = NULL;
-	struct store_info info, kept;
-	int pending = 0, r;
+	struct store_info info;
+	int pending, r;
 
 	r = fs_path_to_key(c, from, 0, fk, sizeof(fk));
 	if (r == 0)
@@ -725,21 +725,15 @@ static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 	if (r)
 		return r;
 	memset(&info, 0, sizeof(info));
-	memset(&kept, 0, sizeof(kept));
 	/*
 	 * A deferred metadata change of the source (rsync: chmod and utimens
 	 * after close) rides on the rename's copy, which needs no HEAD then.
-	 * The copy is pinned to the ETag the change was made against.
+	 * The copy is pinned to the ETag the change was made against; until
+	 * the rename succeeds the change stays pending for the source.
 	 */
-	pending = fs_defer_take(c->defer, from, &info);
-	if (pending > 0) {
-		kept = info;
-		memset(&kept.meta, 0, sizeof(kept.meta));
-		if (store_meta_copy(&kept.meta, &info.meta) != 0)
-			pending = -ENOMEM;
-	}
+	pending = fs_defer_get(c->defer, from, &info);
 	r = pending < 0 ? pending : 0;
-	if (r == 0 && pending > 0) {
+	if (pending > 0) {
 		r = copy_object(c, fk, tk, &info, true);
 		if (r == -ESTALE) {
 			/* replaced by another client meanwhile: that version moves */
@@ -747,25 +741,24 @@ static int rename_file(struct fs_ctx *c, const char *from, const char *to)
 				"metadata change of '%s' not applied: the object was replaced "
 				"meanwhile",
 				from);
+			store_info_release(&info);
+			memset(&info, 0, sizeof(info));
 			pending = 0;
+			r = 0;
 		}
 	}
-	if (pending <= 0 && (r == 0 || r == -ESTALE)) {
-		store_info_release(&info);
-		memset(&info, 0, sizeof(info));
+	if (r == 0 && pending == 0) {
 		r = c->st->ops->head(c->st, fk, &info);
 		if (r == 0)
 			r = copy_object(c, fk, tk, &info, true);
 	}
 	if (r == 0)
 		r = c->st->ops->del(c->st, fk);
-	if (r == 0)
-		fs_defer_drop(c->defer, to); /* the target was replaced */
-	else if (pending > 0 && fs_defer_put(c->defer, from, fk, &kept) <= 0)
-		log_msg(LOG_LVL_ERR, LOG_CAT_FUSE, "metadata change of '%s' lost: %s", from,
-			strerror(-r)); /* not moved, and no longer kept */
+	if (r == 0) {
+		fs_defer_drop(c->defer, from); /* carried by the copy, or stale */
+		fs_defer_drop(c->defer, to);   /* the target was replaced */
+	}
 	fh_hold_end(hold, r == 0);
-	store_info_release(&kept);
 	store_info_release(&info);
 	return r;
 }
@@ -871,7 +864,7 @@ static int rename_dir(struct fs_ctx *c, const char *from, const char *to)
 	t.fl = strlen(fk);
 	/* Deferred metadata changes below it go out first: the copies carry them. */
 	r = fs_defer_flush(c->defer, from, true);
-	if (r)
+	if (r < 0)
 		return r;
 	/*
 	 * Open files under either directory: stored first (so that files not

@@ -368,15 +368,11 @@ static void file_forget(struct fs_ctx *c, struct fs_file *f)
  */
 static int open_defer_flush(struct fs_ctx *c, const char *path)
 {
-	struct store_info tmp;
-	int r = fs_defer_get(c->defer, path, &tmp);
+	int r = fs_defer_flush(c->defer, path, false);
 
-	if (r <= 0)
-		return r;
-	store_info_release(&tmp);
-	r = fs_defer_flush(c->defer, path, false);
-	cache_invalidate(c->cache, path);
-	return r;
+	if (r != 0)
+		cache_invalidate(c->cache, path);
+	return r < 0 ? r : 0;
 }
 
 static int touch_mtime(struct fs_file *f);
@@ -614,7 +610,7 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	r = fh_flush(open_file(fi)->fh);
 	if (r == 0 && path)
 		r = fs_defer_flush(fs_ctx_get()->defer, path, false);
-	return store_errno(r);
+	return store_errno(r < 0 ? r : 0);
 }
 
 /* fsync of a directory: the deferred metadata changes below it go out. */
@@ -622,7 +618,9 @@ static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 {
 	(void)datasync;
 	(void)fi;
-	return io_errno(fs_defer_flush(fs_ctx_get()->defer, path ? path : "/", true));
+	int r = fs_defer_flush(fs_ctx_get()->defer, path ? path : "/", true);
+
+	return io_errno(r < 0 ? r : 0);
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -842,10 +840,22 @@ static int edit_open(struct fs_ctx *c, struct fh *fh, const char *path, const ch
 	return r;
 }
 
-/* May a metadata change of an object so encrypted wait (fs_defer.h)? */
-static bool copy_deferrable(struct fs_ctx *c, const struct store_enc *enc)
+/*
+ * Give object @key (at @path) the headers of @info: kept for a rename or
+ * later changes to carry (fs_defer.h), or copied onto itself now, also
+ * when the guard would refuse that copy, so that the caller reports it.
+ */
+static int store_meta_change(struct fs_ctx *c, const char *path, const char *key,
+			     const struct store_info *info)
 {
-	return !c->st->ops->self_copy_allowed || c->st->ops->self_copy_allowed(c->st, enc);
+	const struct store_ops *ops = c->st->ops;
+	int r = 0;
+
+	if (!ops->self_copy_allowed || ops->self_copy_allowed(c->st, &info->enc))
+		r = fs_defer_put(c->defer, path, key, info);
+	if (r == 0)
+		r = ops->copy(c->st, key, key, &info->meta, &info->enc, NULL);
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -895,12 +905,8 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 				store_meta_release(&o.info.meta);
 				r = store_meta_copy(&o.info.meta, &openm);
 			}
-			if (r == 0 && copy_deferrable(c, &o.info.enc))
-				r = fs_defer_put(c->defer, path, key, &o.info);
 			if (r == 0)
-				r = c->st->ops->copy(c->st, key, key, &openm, &o.info.enc, NULL);
-			else if (r > 0)
-				r = 0;
+				r = store_meta_change(c, path, key, &o.info);
 			fs_obj_release(&o);
 		}
 		store_meta_release(&openm);
@@ -930,16 +936,7 @@ static int edit_meta(const char *path, struct fuse_file_info *fi, meta_edit_fn f
 	} else if (!o.has_info) {
 		r = -EIO;
 	} else {
-		/*
-		 * Kept for a rename or later changes to carry, or applied now:
-		 * also when the guard would refuse the copy, so that chmod
-		 * itself reports it.
-		 */
-		r = copy_deferrable(c, &o.info.enc) ? fs_defer_put(c->defer, path, key, &o.info) : 0;
-		if (r == 0)
-			r = c->st->ops->copy(c->st, key, key, &o.info.meta, &o.info.enc, NULL);
-		else if (r > 0)
-			r = 0;
+		r = store_meta_change(c, path, key, &o.info);
 	}
 	/* A directory's own listing stays: its entries did not change. */
 	if (S_ISDIR(o.st.st_mode))
