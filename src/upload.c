@@ -165,24 +165,9 @@ struct mpu_ctx *mpu_ctx_new(const struct mpu_cfg *cfg)
 	return c;
 }
 
-/* Remember the upload @key/@id whose abort failed. */
-static void abort_failed(struct mpu_ctx *c, const char *key, const char *id)
+/* Log that upload @a stays incomplete, and free @a. */
+static void left_incomplete(struct failed_abort *a, const char *key, const char *id)
 {
-	struct failed_abort *a = calloc(1, sizeof(*a));
-	bool kept = false;
-
-	if (a && (a->key = strdup(key)) && (a->id = strdup(id))) {
-		pthread_mutex_lock(&c->lock);
-		if (c->n_aborts < MAX_FAILED_ABORTS) {
-			a->next = c->aborts;
-			c->aborts = a;
-			c->n_aborts++;
-			kept = true;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
-	if (kept)
-		return;
 	log_msg(LOG_LVL_ERR, LOG_CAT_FH,
 		"upload of '%s' (id %s) left incomplete: see obsmount --incomplete-uploads", key,
 		id);
@@ -193,30 +178,61 @@ static void abort_failed(struct mpu_ctx *c, const char *key, const char *id)
 	}
 }
 
-/* Try the failed aborts again, at most @max of them. No lock held. */
+/* Keep @a to try again; false when the list is full. */
+static bool keep_abort(struct mpu_ctx *c, struct failed_abort *a)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n_aborts < MAX_FAILED_ABORTS) {
+		a->next = c->aborts;
+		c->aborts = a;
+		c->n_aborts++;
+		kept = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return kept;
+}
+
+/* Remember the upload @key/@id whose abort failed. */
+static void abort_failed(struct mpu_ctx *c, const char *key, const char *id)
+{
+	struct failed_abort *a = calloc(1, sizeof(*a));
+
+	if (!a || !(a->key = strdup(key)) || !(a->id = strdup(id)) || !keep_abort(c, a))
+		left_incomplete(a, key, id);
+}
+
+/*
+ * Try the failed aborts again, at most @max of them, each once (those that
+ * fail again are kept for later). No lock held.
+ */
 static void retry_aborts(struct mpu_ctx *c, size_t max)
 {
 	struct store *st = c->cfg.st;
+	struct failed_abort *batch = NULL;
 
-	for (size_t i = 0; i < max; i++) {
-		pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < max && c->aborts; i++) {
 		struct failed_abort *a = c->aborts;
-		if (a) {
-			c->aborts = a->next;
-			c->n_aborts--;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (!a)
-			return;
+		c->aborts = a->next;
+		c->n_aborts--;
+		a->next = batch;
+		batch = a;
+	}
+	pthread_mutex_unlock(&c->lock);
+	while (batch) {
+		struct failed_abort *a = batch;
+		batch = a->next;
 		int err = st->ops->mpu_abort(st, a->key, a->id);
 		if (err && err != -ENOENT) {
 			log_msg(LOG_LVL_WARN, LOG_CAT_FH, "cannot abort upload of '%s' again: %s",
 				a->key, strerror(-err));
-			abort_failed(c, a->key, a->id);
-		} else {
-			log_msg(LOG_LVL_INFO, LOG_CAT_FH, "aborted upload of '%s' on a later try",
-				a->key);
+			if (!keep_abort(c, a))
+				left_incomplete(a, a->key, a->id);
+			continue;
 		}
+		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "aborted upload of '%s' on a later try", a->key);
 		free(a->key);
 		free(a->id);
 		free(a);
@@ -228,17 +244,11 @@ void mpu_ctx_free(struct mpu_ctx *c)
 	if (!c)
 		return;
 	/* a last try for the aborts that failed; what is left stays logged */
-	size_t n = c->n_aborts;
-	retry_aborts(c, n);
+	retry_aborts(c, c->n_aborts);
 	while (c->aborts) {
 		struct failed_abort *a = c->aborts;
 		c->aborts = a->next;
-		log_msg(LOG_LVL_ERR, LOG_CAT_FH,
-			"upload of '%s' (id %s) left incomplete: see obsmount --incomplete-uploads",
-			a->key, a->id);
-		free(a->key);
-		free(a->id);
-		free(a);
+		left_incomplete(a, a->key, a->id);
 	}
 	while (c->n_spare) {
 		munmap(c->spare[--c->n_spare], c->cfg.part_size);
