@@ -84,6 +84,21 @@ static void ent_free(struct ent *e)
 	free(e);
 }
 
+/* Put @e (not in the FIFO) at the FIFO's tail. Locked. */
+static void fifo_append(struct fs_defer *d, struct ent *e)
+{
+	e->prev = d->fifo.prev;
+	e->next = &d->fifo;
+	d->fifo.prev->next = e;
+	d->fifo.prev = e;
+}
+
+static void fifo_unlink(struct ent *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
 /* Unlink @e from the table and the FIFO; the caller frees it. Locked. */
 static void remove_locked(struct fs_defer *d, struct ent *e)
 {
@@ -91,8 +106,7 @@ static void remove_locked(struct fs_defer *d, struct ent *e)
 
 	if (*p == e)
 		*p = e->hnext;
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
+	fifo_unlink(e);
 	d->n--;
 }
 
@@ -181,12 +195,8 @@ static void *run(void *arg)
 			if (open) {
 				(void)fh_release(open); /* a reference only: nothing to store */
 				e->due_ms = now + d->delay_ms;
-				e->prev->next = e->next;
-				e->next->prev = e->prev;
-				e->prev = d->fifo.prev;
-				e->next = &d->fifo;
-				d->fifo.prev->next = e;
-				d->fifo.prev = e;
+				fifo_unlink(e);
+				fifo_append(d, e); /* due last now */
 				continue;
 			}
 		}
@@ -315,10 +325,7 @@ int fs_defer_put(struct fs_defer *d, const char *path, const char *key,
 	e->first_due_ms = e->due_ms;
 	e->hnext = NULL;
 	*p = e;
-	e->prev = d->fifo.prev;
-	e->next = &d->fifo;
-	d->fifo.prev->next = e;
-	d->fifo.prev = e;
+	fifo_append(d, e);
 	d->n++;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
