@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Open files: the per-key table with reference counts, staging (sparse temp
- * file or bounded memory chunks), the present/written interval sets, what
- * a flush stores and what it changes, and the read path with its
- * read-ahead blocks. The requests of an upload (PUT, multipart, streamed
+ * Open files: the per-key table with reference counts, the present/written
+ * interval sets over their staged bytes (stage.h), what a flush stores and
+ * what it changes, and the read path with its read-ahead blocks. The requests of an upload (PUT, multipart, streamed
  * parts) and the worker pool are the upload layer's, below (upload.h);
  * locking is described in fh_i.h.
  */
@@ -12,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +21,10 @@
 #include "fh.h"
 #include "fh_i.h"
 #include "log.h"
+#include "stage.h"
 #include "upload.h"
 #include "util/crc32c.h"
 
-/* Memory staging granule; untouched chunks cost a NULL pointer. */
-#define CHUNK ((size_t)64 * 1024)
 /* Largest single ranged GET when filling staging before an upload. */
 #define FETCH_MAX ((size_t)8 * 1024 * 1024)
 /* The first read-ahead window, before sequential reads double it. */
@@ -187,285 +184,23 @@ void fh_ivl_release(struct fh_ivl *iv)
 	memset(iv, 0, sizeof(*iv));
 }
 
-/* ---- staging ------------------------------------------------------------ */
-
-/*
- * An anonymous file in @dir, mode 0600: O_TMPFILE where the filesystem
- * supports it, else mkstemp() and an immediate unlink(), so nothing is left
- * behind even after a crash.
- */
-static int tmp_open(const char *dir, int *fd)
-{
-	char path[4096];
-
-	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (*fd >= 0)
-		return 0;
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return -errno;
-	int n = snprintf(path, sizeof(path), "%s/.obsmount-stage-XXXXXX", dir);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	*fd = mkostemp(path, O_CLOEXEC);
-	if (*fd < 0)
-		return -errno;
-	if (unlink(path) < 0) {
-		int err = -errno;
-		close(*fd);
-		*fd = -1;
-		return err;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static void mem_unaccount(struct fh_file *f, size_t bytes)
-{
-	struct fh_ctx *ctx = f->ctx;
-
-	pthread_mutex_lock(&ctx->lock);
-	ctx->mem_used -= bytes;
-	pthread_mutex_unlock(&ctx->lock);
-	f->stg.mem -= bytes;
-}
-
-/*
- * Memory staging is over budget, or the file is streamed in parts: move
- * this file's chunks to an unlinked temp file in $TMPDIR (or /var/tmp,
- * which survives reboots less often than it is tmpfs) and stage on disk
- * from now on.
- */
-static int spill(struct fh_file *f)
-{
-	const char *dir = getenv("TMPDIR");
-	struct fh_stg *s = &f->stg;
-	int fd, err;
-
-	if (!dir || dir[0] != '/')
-		dir = "/var/tmp";
-	err = tmp_open(dir, &fd);
-	if (err) {
-		log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s", dir,
-			strerror(-err));
-		return err;
-	}
-	for (size_t i = 0; i < s->n_chunks; i++) {
-		if (!s->chunks[i])
-			continue;
-		err = pwrite_all(fd, s->chunks[i], CHUNK, (uint64_t)i * CHUNK);
-		if (err) {
-			close(fd);
-			return err;
-		}
-	}
-	for (size_t i = 0; i < s->n_chunks; i++)
-		free(s->chunks[i]);
-	free(s->chunks);
-	s->chunks = NULL;
-	s->n_chunks = 0;
-	mem_unaccount(f, s->mem);
-	s->fd = fd;
-	/*
-	 * The freed chunks sit in the arenas of the threads that wrote them;
-	 * give their pages back now, or they stay resident beside the part
-	 * buffers that take their place in the budget.
-	 */
-	malloc_trim(0);
-	log_msg(LOG_LVL_INFO, LOG_CAT_FH, "'%s' staged on disk from now on", f->key);
-	return 0;
-}
+/* ---- staging (stage.h) and the memory budget ---------------------------- */
 
 /*
  * Upload buffers (parts, single PUTs) come out of the same budget
- * (cfg->mem_limit) as memory staging, so that staging moves to disk before
- * the two together exceed it. Reserve @bytes for a buffer of @f's upload:
- * over budget, @f's own memory staging moves to disk first. Never refused:
- * an upload holds at most `parallel` buffers. f->lock held.
+ * (cfg->mem_limit) as memory staging. Reserve @bytes for a buffer of @f's
+ * upload: over budget, @f's own memory staging moves to disk first, unless
+ * the file is streamed (its sent parts leave memory anyway). Never
+ * refused: an upload holds at most `parallel` buffers. f->lock held.
  */
 static void mem_reserve_locked(struct fh_file *f, size_t bytes)
 {
-	struct fh_ctx *ctx = f->ctx;
-	bool over;
+	struct stage_mem *mem = &f->ctx->mem;
 
-	pthread_mutex_lock(&ctx->lock);
-	over = ctx->mem_used + bytes > ctx->cfg->mem_limit;
-	pthread_mutex_unlock(&ctx->lock);
 	/* A failed spill is logged; the data then stays in memory. */
-	if (over && f->stg.fd < 0 && f->stg.mem)
-		(void)spill(f);
-	pthread_mutex_lock(&ctx->lock);
-	ctx->mem_used += bytes;
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-/*
- * Move @f's memory staging to disk (a file streamed in parts keeps its
- * staged copy only for reads and rewrites; memory is for the parts in
- * flight and for small files). Failures are logged and leave it in
- * memory. f->lock held.
- */
-static void stg_to_disk_locked(struct fh_file *f)
-{
-	if (f->stg.fd < 0 && f->stg.mem)
-		(void)spill(f);
-}
-
-/* Give a reservation back. Takes ctx->lock; any other lock may be held. */
-static void mem_release(struct fh_ctx *ctx, size_t bytes)
-{
-	pthread_mutex_lock(&ctx->lock);
-	ctx->mem_used -= bytes;
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-/* Make chunk @idx exist. 0, -ENOSPC (over budget: spill) or -ENOMEM. */
-static int chunk_get(struct fh_file *f, size_t idx)
-{
-	struct fh_ctx *ctx = f->ctx;
-	struct fh_stg *s = &f->stg;
-	size_t limit = ctx->cfg->mem_limit;
-	bool ok;
-
-	/* a far sparse write would need a huge pointer table: stage on disk */
-	if (idx >= limit / CHUNK * 8 + 64)
-		return -ENOSPC;
-	if (idx >= s->n_chunks) {
-		size_t n = s->n_chunks ? s->n_chunks : 16;
-		while (n <= idx)
-			n *= 2;
-		unsigned char **c = realloc(s->chunks, n * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		memset(&c[s->n_chunks], 0, (n - s->n_chunks) * sizeof(*c));
-		s->chunks = c;
-		s->n_chunks = n;
-	}
-	if (s->chunks[idx])
-		return 0;
-	pthread_mutex_lock(&ctx->lock);
-	ok = ctx->mem_used + CHUNK <= limit;
-	if (ok)
-		ctx->mem_used += CHUNK;
-	pthread_mutex_unlock(&ctx->lock);
-	if (!ok)
-		return -ENOSPC;
-	s->chunks[idx] = calloc(1, CHUNK);
-	if (!s->chunks[idx]) {
-		pthread_mutex_lock(&ctx->lock);
-		ctx->mem_used -= CHUNK;
-		pthread_mutex_unlock(&ctx->lock);
-		return -ENOMEM;
-	}
-	s->mem += CHUNK;
-	return 0;
-}
-
-/* Read staged bytes (holes read as zeros). f->lock held. 0 or -errno. */
-static int stg_pread(struct fh_file *f, void *buf, size_t len, uint64_t off)
-{
-	struct fh_stg *s = &f->stg;
-	char *p = buf;
-
-	if (s->fd >= 0) {
-		while (len > 0) {
-			ssize_t n = pread(s->fd, p, len, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -errno;
-			if (n == 0) {
-				memset(p, 0, len); /* past the end of the sparse file */
-				return 0;
-			}
-			p += n;
-			len -= (size_t)n;
-			off += (uint64_t)n;
-		}
-		return 0;
-	}
-	while (len > 0) {
-		size_t idx = off / CHUNK, in = off % CHUNK;
-		size_t n = CHUNK - in < len ? CHUNK - in : len;
-		if (idx < s->n_chunks && s->chunks[idx])
-			memcpy(p, s->chunks[idx] + in, n);
-		else
-			memset(p, 0, n);
-		p += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
-/* Write staged bytes. f->lock held. 0 or -errno. */
-static int stg_pwrite(struct fh_file *f, const void *buf, size_t len, uint64_t off)
-{
-	struct fh_stg *s = &f->stg;
-	const char *p = buf;
-
-	while (len > 0 && s->fd < 0) {
-		size_t idx = off / CHUNK, in = off % CHUNK;
-		size_t n = CHUNK - in < len ? CHUNK - in : len;
-		int err = chunk_get(f, idx);
-		if (err == -ENOSPC) {
-			err = spill(f);
-			if (err)
-				return err;
-			break;
-		}
-		if (err)
-			return err;
-		memcpy(s->chunks[idx] + in, p, n);
-		p += n;
-		len -= n;
-		off += n;
-	}
-	if (len == 0)
-		return 0;
-	return pwrite_all(s->fd, p, len, off);
-}
-
-/*
- * Make [off, off + len) of staging read as zeros without allocating: a
- * hole punched into the file, or zeros in the chunks that exist.
- */
-static int stg_zero(struct fh_file *f, uint64_t off, size_t len)
-{
-	struct fh_stg *s = &f->stg;
-
-	if (s->fd >= 0) {
-		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-			      (off_t)len) < 0)
-			return -errno;
-		return 0;
-	}
-	while (len > 0) {
-		size_t idx = off / CHUNK, in = off % CHUNK;
-		size_t n = CHUNK - in < len ? CHUNK - in : len;
-		if (idx < s->n_chunks && s->chunks[idx])
-			memset(s->chunks[idx] + in, 0, n);
-		len -= n;
-		off += n;
-	}
-	return 0;
+	if (stage_mem_over(mem, bytes) && !f->stg.disk_only && !f->stg.evict && f->stg.mem_bytes)
+		(void)stage_spill(&f->stg);
+	(void)stage_mem_take(mem, bytes, true);
 }
 
 /*
@@ -477,7 +212,7 @@ static int stg_zero(struct fh_file *f, uint64_t off, size_t len)
  */
 static void stg_undo(struct fh_file *f, uint64_t off, size_t len, const char *old)
 {
-	int err = stg_zero(f, off, len);
+	int err = stage_zero(&f->stg, off, len);
 	uint64_t pos = off, run;
 
 	/* only the present bytes go back: the others are zeros already */
@@ -485,58 +220,18 @@ static void stg_undo(struct fh_file *f, uint64_t off, size_t len, const char *ol
 		bool in = fh_ivl_run(&f->present, pos, &run);
 		uint64_t lim = run < off + len ? run : off + len;
 		if (in)
-			err = stg_pwrite(f, old + (pos - off), (size_t)(lim - pos), pos);
+			err = stage_pwrite(&f->stg, old + (pos - off), (size_t)(lim - pos), pos);
 		pos = lim;
 	}
 	if (!err)
 		return;
-	(void)stg_zero(f, off, len);
+	(void)stage_zero(&f->stg, off, len);
 	if (fh_ivl_remove(&f->present, off, off + len) == 0 &&
 	    fh_ivl_remove(&f->written, off, off + len) != 0)
 		f->err = -EIO; /* not even that: the next flush must not store it */
 	f->ra_gen++;
 	log_msg(LOG_LVL_ERR, LOG_CAT_FH, "lost unstored data of '%s' at %llu after a failed write",
 		f->key, (unsigned long long)off);
-}
-
-/* Drop staged bytes from @size on (they must read as zeros afterwards). */
-static int stg_truncate(struct fh_file *f, uint64_t size)
-{
-	struct fh_stg *s = &f->stg;
-
-	if (s->fd >= 0)
-		return ftruncate(s->fd, (off_t)size) < 0 ? -errno : 0;
-	size_t first = (size_t)((size + CHUNK - 1) / CHUNK);
-	size_t freed = 0;
-	for (size_t i = first; i < s->n_chunks; i++) {
-		if (s->chunks[i]) {
-			free(s->chunks[i]);
-			s->chunks[i] = NULL;
-			freed += CHUNK;
-		}
-	}
-	if (freed)
-		mem_unaccount(f, freed);
-	size_t idx = (size_t)(size / CHUNK), in = (size_t)(size % CHUNK);
-	if (in && idx < s->n_chunks && s->chunks[idx])
-		memset(s->chunks[idx] + in, 0, CHUNK - in);
-	return 0;
-}
-
-static void stg_release(struct fh_file *f)
-{
-	struct fh_stg *s = &f->stg;
-
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	for (size_t i = 0; i < s->n_chunks; i++)
-		free(s->chunks[i]);
-	free(s->chunks);
-	s->chunks = NULL;
-	s->n_chunks = 0;
-	if (s->mem)
-		mem_unaccount(f, s->mem);
 }
 
 /*
@@ -595,7 +290,7 @@ static int fetch_locked(struct fh_file *f, const char *key, uint64_t a, uint64_t
 		uint64_t end = ga + n < f->base_size ? ga + n : f->base_size;
 		uint64_t ha, hb;
 		while (!err && fh_ivl_next_gap(&f->present, ga, end, &ha, &hb)) {
-			err = stg_pwrite(f, buf + (ha - ga), (size_t)(hb - ha), ha);
+			err = stage_pwrite(&f->stg, buf + (ha - ga), (size_t)(hb - ha), ha);
 			if (!err)
 				err = fh_ivl_add(&f->present, ha, hb);
 		}
@@ -656,7 +351,7 @@ static int up_fetch(void *file, const char *key, uint64_t a, uint64_t b)
 
 static int up_read(void *file, void *buf, size_t len, uint64_t off)
 {
-	return stg_pread(file, buf, len, off);
+	return stage_pread(&((struct fh_file *)file)->stg, buf, len, off);
 }
 
 static void up_reserve(void *file, size_t bytes)
@@ -666,12 +361,39 @@ static void up_reserve(void *file, size_t bytes)
 
 static void up_streaming(void *file)
 {
-	stg_to_disk_locked(file);
+	struct fh_file *f = file;
+
+	stage_keep_on_disk(&f->stg);
+}
+
+/*
+ * A part's bytes are in its upload buffer @data: the staged copy moves to
+ * disk, written from that buffer, so that a streamed file keeps only its
+ * unsent tail in memory. Without f->lock (a part job).
+ */
+static void up_parted(void *file, const void *data, size_t len, uint64_t off)
+{
+	struct fh_file *f = file;
+	struct stage_evict ev;
+	bool go;
+
+	pthread_mutex_lock(&f->lock);
+	go = stage_evict_begin(&f->stg, data, len, off, &ev);
+	pthread_mutex_unlock(&f->lock);
+	if (!go)
+		return;
+	stage_evict_write(&ev, data);
+	pthread_mutex_lock(&f->lock);
+	stage_evict_end(&f->stg, &ev);
+	pthread_cond_broadcast(&f->cond); /* a writer may wait for memory (fh_write()) */
+	pthread_mutex_unlock(&f->lock);
 }
 
 static void up_release(void *arg, size_t bytes)
 {
-	mem_release(arg, bytes);
+	struct fh_ctx *ctx = arg;
+
+	stage_mem_give(&ctx->mem, bytes);
 }
 
 static const struct mpu_file_ops up_ops = {
@@ -683,6 +405,7 @@ static const struct mpu_file_ops up_ops = {
 	.read = up_read,
 	.reserve = up_reserve,
 	.streaming = up_streaming,
+	.parted = up_parted,
 };
 
 /* Bytes from @off on changed. f->lock held. */
@@ -793,6 +516,7 @@ static int flush_locked(struct fh_file *f)
 	}
 	notify(f, key, &meta, size, etag, !err);
 	mpu_ctx_trim(f->ctx->up);
+	stage_mem_trim(&f->ctx->mem);
 	f->flushing = false;
 	pthread_cond_broadcast(&f->cond);
 	store_meta_release(&meta);
@@ -841,6 +565,7 @@ int fh_ctx_new(const struct fh_cfg *cfg, struct store *st, struct fh_ctx **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
+	stage_mem_init(&ctx->mem, cfg->mem_limit);
 	*out = ctx;
 	return 0;
 }
@@ -855,6 +580,7 @@ void fh_ctx_free(struct fh_ctx *ctx)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "open files left at shutdown");
 	mpu_pool_free(ctx->pool);
 	mpu_ctx_free(ctx->up);
+	stage_mem_destroy(&ctx->mem);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
@@ -911,7 +637,7 @@ static void file_free(struct fh_file *f)
 		free(f->slots[i].data);
 	free(f->slots);
 	mpu_file_free(f->up);
-	stg_release(f);
+	stage_release(&f->stg);
 	fh_ivl_release(&f->present);
 	fh_ivl_release(&f->written);
 	store_meta_release(&f->meta);
@@ -930,9 +656,12 @@ static int file_new(struct fh_ctx *ctx, const char *key, const struct store_info
 	if (!f)
 		return -ENOMEM;
 	f->ctx = ctx;
-	f->stg.fd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
+	/* first: file_free() releases it */
+	err = stage_init(&f->stg, &ctx->mem, ctx->cfg->cache_dir);
+	if (err)
+		goto fail;
 	f->key = strdup(key);
 	f->up = mpu_file_new(ctx->up, &up_ops, f, &f->lock, &f->cond);
 	if (!f->key || !f->up) {
@@ -942,14 +671,6 @@ static int file_new(struct fh_ctx *ctx, const char *key, const struct store_info
 	err = store_meta_copy(&f->meta, info ? &info->meta : meta);
 	if (err)
 		goto fail;
-	if (ctx->cfg->cache_dir) {
-		err = tmp_open(ctx->cfg->cache_dir, &f->stg.fd);
-		if (err) {
-			log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s",
-				ctx->cfg->cache_dir, strerror(-err));
-			goto fail;
-		}
-	}
 	if (info) {
 		f->has_base = true;
 		f->enc = info->enc;
@@ -1049,15 +770,12 @@ static int truncate_locked(struct fh_file *f, uint64_t size)
 		if (err)
 			return err;
 		changed_locked(f, size);
-		err = stg_truncate(f, size);
+		err = stage_truncate(&f->stg, size);
 		if (err)
 			return err;
 		if (f->base_size > size)
 			f->base_size = size;
 		f->ra_gen++;
-	} else if (size > f->size && f->stg.fd >= 0) {
-		if (ftruncate(f->stg.fd, (off_t)size) < 0)
-			return -errno;
 	}
 	f->size = size;
 	f->dirty = true;
@@ -1433,6 +1151,12 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 	if (off < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&f->lock);
+	/*
+	 * A streamed file's sent parts leave memory as their evictions end:
+	 * wait for that rather than push the file to disk for good.
+	 */
+	while (f->stg.evicting && stage_mem_over(&f->ctx->mem, size))
+		pthread_cond_wait(&f->cond, &f->lock);
 	err = f->write_err ? f->write_err : f->err;
 	if (err)
 		goto out;
@@ -1451,12 +1175,12 @@ int fh_write(struct fh *h, const char *buf, size_t size, off_t off)
 			err = -ENOMEM;
 			goto out;
 		}
-		err = stg_pread(f, old, size, (uint64_t)off);
+		err = stage_pread(&f->stg, old, size, (uint64_t)off);
 		if (err)
 			goto out;
 	}
 	changed_locked(f, (uint64_t)off);
-	err = stg_pwrite(f, buf, size, (uint64_t)off);
+	err = stage_pwrite(&f->stg, buf, size, (uint64_t)off);
 	if (err) {
 		stg_undo(f, (uint64_t)off, size, old);
 		/*
@@ -1867,7 +1591,8 @@ int fh_read(struct fh *h, char *buf, size_t size, off_t off, size_t *got)
 			break;
 		if (pos >= f->base_size || fh_ivl_run(&f->present, pos, &run)) {
 			lim = pos >= f->base_size ? end : (run < end ? run : end);
-			err = stg_pread(f, buf + (pos - (uint64_t)off), (size_t)(lim - pos), pos);
+			err = stage_pread(&f->stg, buf + (pos - (uint64_t)off), (size_t)(lim - pos),
+					  pos);
 			if (err)
 				break;
 			pos = lim;

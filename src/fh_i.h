@@ -7,9 +7,9 @@
  *
  * Locking. Lock order: f->lock (struct fh_file), then ctx->lock, then the
  * lock of the upload context or of the pool; a store callback (on_stored)
- * may take the cache lock under f->lock. ctx->lock guards the file table,
- * the reference counts and the memory budget and is never held across any
- * I/O. f->lock guards everything else in struct fh_file and the file's
+ * may take the cache lock under f->lock. ctx->lock guards the file table
+ * and the reference counts and is never held across any I/O; the memory
+ * budget (ctx->mem) has a lock of its own, innermost of all (stage.h). f->lock guards everything else in struct fh_file and the file's
  * upload (f->up, upload.h); it may be held across local disk I/O
  * (staging) and across a few short store calls for that file (mpu_begin),
  * but waiting for parts, read fetches, PUT and complete drop it. Jobs run
@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "fh.h"
+#include "stage.h"
 #include "store.h"
 #include "upload.h"
 #include "util/compiler.h"
@@ -69,16 +70,8 @@ struct fh_ctx {
 	unsigned parallel;     /* cfg->parallel, at least 1 */
 	pthread_mutex_t lock;
 	struct fh_file *files; /* ctx->lock: every file reachable by key */
-	/* ctx->lock: memory staging and upload buffers (idle ones too), all files */
-	size_t mem_used;
-};
-
-/* Staging: a sparse temporary file, or memory chunks (fd < 0). */
-struct fh_stg {
-	int fd;
-	unsigned char **chunks; /* NULL entries are holes (zeros) */
-	size_t n_chunks;
-	size_t mem; /* bytes of chunks accounted in ctx->mem_used */
+	/* memory staging and upload buffers (idle ones too), all files */
+	struct stage_mem mem;
 };
 
 enum fh_slot_state { FH_SLOT_EMPTY = 0, FH_SLOT_LOADING, FH_SLOT_READY, FH_SLOT_ERROR };
@@ -133,8 +126,8 @@ struct fh_file {
 	int err;	    /* sticky upload error, 0 once a flush succeeds */
 	int write_err;	    /* a write could not be staged: never stored, for good */
 	bool flushing;
-	bool held; /* by a rename (fh_hold()): no flush or streaming until it ends */
-	struct fh_stg stg;
+	bool held;	       /* by a rename (fh_hold()): no flush or streaming until it ends */
+	struct stage stg;      /* f->lock */
 	struct fh_ivl present; /* staged bytes (written or fetched) */
 	struct fh_ivl written; /* bytes changed since the last stored version */
 	struct mpu_file *up;   /* the file's upload (upload.h) */

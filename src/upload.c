@@ -378,7 +378,7 @@ struct part_job {
 	int number;
 	void *data; /* owned (buf_get()); NULL for a server-side copy */
 	size_t len;
-	uint64_t copy_off;
+	uint64_t off; /* where the part begins in the file */
 	struct store_enc enc;
 	char etag[STORE_ETAG_MAX]; /* of the stored version a copy reads */
 };
@@ -392,11 +392,13 @@ static void part_run(struct mpu_job *j)
 	struct store_part part = { 0 };
 	int err;
 
+	if (pj->data && u->ops->parted)
+		u->ops->parted(u->file, pj->data, pj->len, pj->off);
 	if (pj->data)
 		err = st->ops->mpu_part(st, m->key, m->id, pj->number, pj->data, pj->len, &m->floor,
 					&part);
 	else
-		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->copy_off,
+		err = st->ops->mpu_part_copy(st, m->key, m->id, pj->number, m->key, pj->off,
 					     pj->len, &pj->enc, pj->etag, &part);
 	buf_put(u->ctx, pj->data, pj->len);
 	pthread_mutex_lock(u->lock);
@@ -444,7 +446,7 @@ static int submit_locked(struct mpu_file *u, struct mpu *m, void *data, size_t l
 	pj->number = m->next_number++;
 	pj->data = data;
 	pj->len = len;
-	pj->copy_off = m->next_off;
+	pj->off = m->next_off;
 	pj->enc = v.enc;
 	/* a part copied from another version than the file's would mix them */
 	snprintf(pj->etag, sizeof(pj->etag), "%s", v.etag);

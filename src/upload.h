@@ -117,6 +117,13 @@ struct mpu_file_ops {
 	void (*reserve)(void *file, size_t bytes);
 	/* A streamed upload began: the staged copy serves only reads and rewrites now. */
 	void (*streaming)(void *file);
+	/*
+	 * The upload buffer @data holds the bytes [off, off + len) that @read
+	 * gave, and its part is about to be sent: the file may move its own
+	 * copy of them out of memory. Called by the part's job WITHOUT the
+	 * file lock; may be NULL.
+	 */
+	void (*parted)(void *file, const void *data, size_t len, uint64_t off);
 };
 
 struct mpu_file;

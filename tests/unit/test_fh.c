@@ -894,7 +894,7 @@ static void test_spill_over_mem_limit(void **state)
 	h = open_new(e, "big");
 	write_backwards(h, data, len);
 	assert_true(h->f->stg.fd >= 0); /* moved to a temp file */
-	assert_int_equal(e->ctx->mem_used, 0);
+	assert_int_equal(e->ctx->mem.used, 0);
 	assert_reads(h, data, len, 70000);
 	assert_int_equal(fh_release(h), 0);
 	assert_object(e, "big", data, len);
@@ -923,7 +923,44 @@ static void test_parts_share_mem_limit(void **state)
 	assert_int_equal(fh_release(h), 0);
 	assert_object(e, "seq", data, len);
 	/* Every buffer is back and accounted for. */
-	assert_int_equal(e->ctx->mem_used, 0);
+	assert_int_equal(e->ctx->mem.used, 0);
+	free(data);
+	env_free(e);
+}
+
+/*
+ * A streamed file keeps only its unsent tail in memory: each part's bytes
+ * move to the staging file as the part is sent, and stay readable and
+ * rewritable there.
+ */
+static void test_stream_moves_sent_parts_to_disk(void **state)
+{
+	size_t part = 4 * STAGE_CHUNK, len = 10 * part + 1000;
+	struct env *e = env_new(false, part, 2);
+	unsigned char *data = rnd(len, 45), *patch = rnd(3 * STAGE_CHUNK, 46);
+	struct fh *h;
+
+	(void)state;
+	h = open_new(e, "tail");
+	for (size_t off = 0; off < len; off += 16 * KIB) {
+		size_t n = len - off < 16 * KIB ? len - off : 16 * KIB;
+		assert_int_equal(fh_write(h, (const char *)data + off, n, (off_t)off), 0);
+	}
+	assert_int_equal(fh_flush(h), 0);
+	assert_object(e, "tail", data, len);
+	/* every part was sent: nothing but the last, partial chunk is left in memory */
+	assert_true(h->f->stg.fd >= 0);
+	assert_false(h->f->stg.disk_only);
+	assert_int_equal(h->f->stg.mem_bytes, STAGE_CHUNK);
+	assert_reads(h, data, len, 50000);
+	/* a rewrite across two sent parts, then stored again */
+	memcpy(data + part - STAGE_CHUNK, patch, 3 * STAGE_CHUNK);
+	assert_int_equal(
+		fh_write(h, (const char *)patch, 3 * STAGE_CHUNK, (off_t)(part - STAGE_CHUNK)), 0);
+	assert_reads(h, data, len, 70000);
+	assert_int_equal(fh_release(h), 0);
+	assert_object(e, "tail", data, len);
+	free(patch);
 	free(data);
 	env_free(e);
 }
@@ -1228,7 +1265,9 @@ static void test_failed_write_not_readable(void **state)
 	assert_non_null(got);
 	memset(a, 'A', big);
 	memset(b, 'B', big);
+	fh_ctx_free(e->ctx);
 	e->cfg.mem_limit = 2 * PS; /* two chunks */
+	assert_int_equal(fh_ctx_new(&e->cfg, e->st, &e->ctx), 0);
 	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
 	h = open_new(e, "w");
 	assert_int_equal(fh_write(h, (char *)a, PS, 0), 0);
@@ -1267,7 +1306,9 @@ static void test_failed_write_keeps_previous(void **state)
 
 	(void)state;
 	assert_int_equal(e->st->ops->put(e->st, "prev", old, big, NULL, NULL, NULL), 0);
+	fh_ctx_free(e->ctx);
 	e->cfg.mem_limit = 2 * PS;
+	assert_int_equal(fh_ctx_new(&e->cfg, e->st, &e->ctx), 0);
 	setenv("TMPDIR", "/nonexistent-obsmount-test", 1);
 	h = open_existing(e, "prev", O_RDWR | O_TRUNC);
 	assert_int_equal(fh_truncate(h, 0), 0);
@@ -1758,6 +1799,7 @@ int main(void)
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),
 		cmocka_unit_test(test_parts_share_mem_limit),
+		cmocka_unit_test(test_stream_moves_sent_parts_to_disk),
 		BOTH(test_shared_and_rename),
 		BOTH(test_complete_reply_lost),
 		BOTH(test_unlink_fails_keeps_data),
