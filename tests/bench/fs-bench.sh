@@ -279,6 +279,19 @@ umount_tool() {
 }
 
 hwm_mib() { awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$dpid/status" 2>/dev/null || echo "?"; }
+# CPU seconds (user + system) the daemon has used so far
+cpu_s() {
+	local f
+	f=$(cut -d')' -f2- "/proc/$dpid/stat" 2>/dev/null) || { echo "?"; return; }
+	# shellcheck disable=SC2086
+	set -- $f
+	calc "(${12} + ${13}) / $(getconf CLK_TCK)"
+}
+# CPU seconds per GiB of the big file between two cpu_s readings
+cpu_gib() {
+	case "$1$2" in *'?'*) echo "?"; return ;; esac
+	calc "round(($2 - $1) * 1024 / $size_mib, 2)"
+}
 mibs() { calc "round($size_mib / ($2 - $1))"; }
 
 # ---------------------------------------------------------------- raw
@@ -306,20 +319,23 @@ bench_raw() {
 	out=$(h rawlist "$bucket" list/ "$nlist") && put list raw "s3c $out" || put list raw fail
 	out=$(h rawmv "$bucket" raw-big raw-big.mv) && put mv raw "s3c $out" || put mv raw fail
 	put rss raw "–"
+	put cpu raw "–"
 	h delprefix "$bucket" raw-big
 	h delprefix "$bucket" raw-c/
 }
 
 # ---------------------------------------------------------------- mounts
 bench_fs() {
-	local t=$1 t0 t1 w r n sum
+	local t=$1 t0 t1 w r n sum c0 cw=fail cr=fail
 	# 1. write the big file, then the small creates, on one mount
 	drop_caches
 	if mount_tool "$t"; then
+		c0=$(cpu_s)
 		t0=$(now)
 		if timeout "$tmo" dd if="$shm/src" of="$mnt/big" bs=1M conv=fsync status=none &&
 			t1=$(h waitsize "$bucket" big "$size" 60); then
 			put write "$t" "$(mibs "$t0" "$t1")"
+			cw=$(cpu_gib "$c0" "$(cpu_s)")
 		else
 			put write "$t" fail
 		fi
@@ -341,9 +357,11 @@ bench_fs() {
 	# 2. read it back after a remount and drop_caches, then rename it
 	drop_caches
 	if mount_tool "$t"; then
+		c0=$(cpu_s)
 		t0=$(now)
 		if timeout "$tmo" cat "$mnt/big" >"$shm/back"; then
 			t1=$(now)
+			cr=$(cpu_gib "$c0" "$(cpu_s)")
 			sum=$(sha256sum <"$shm/back" | cut -d' ' -f1)
 			if [ "$sum" = "$src_sum" ]; then
 				put read "$t" "$(mibs "$t0" "$t1")"
@@ -367,6 +385,7 @@ bench_fs() {
 		put read "$t" fail; put mv "$t" fail; r=fail
 	fi
 	put rss "$t" "$w / $r"
+	put cpu "$t" "$cw / $cr"
 	h delprefix "$bucket" big
 	h delprefix "$bucket" c/
 	gc      # the server keeps deleted data in RAM until collected
@@ -415,7 +434,7 @@ done
 
 # ---------------------------------------------------------------- table
 declare -A title=([raw]="raw client" [obsmount]="obsmount" [s3fs197]="s3fs 1.97" [s3fs190]="s3fs 1.90")
-rows="write read creates list mv rsync rsync2 rss"
+rows="write read creates list mv rsync rsync2 rss cpu"
 declare -A label=(
 	[write]="write $size_mib MiB (\`dd bs=1M conv=fsync\`, until HEAD shows it), MiB/s"
 	[read]="read $size_mib MiB after remount and drop_caches, MiB/s"
@@ -424,7 +443,8 @@ declare -A label=(
 	[mv]="\`mv\` of the $size_mib MiB file, s"
 	[rsync]="\`rsync -a\` of $rsync_files files ($rsync_src), s"
 	[rsync2]="the same \`rsync -a\` again, nothing changed, s"
-	[rss]="daemon peak RSS (VmHWM), write / read, MiB")
+	[rss]="daemon peak RSS (VmHWM), write / read, MiB"
+	[cpu]="daemon CPU (user + system) for the big file, write / read, s per GiB")
 line="| workload |"; sep="|---|"
 for t in $tools; do line+=" ${title[$t]} |"; sep+="---|"; done
 echo "$line"; echo "$sep"
