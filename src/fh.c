@@ -23,6 +23,7 @@
 #include "log.h"
 #include "stage.h"
 #include "upload.h"
+#include "util/bigmem.h"
 #include "util/crc32c.h"
 
 /* Largest single ranged GET when filling staging before an upload. */
@@ -629,12 +630,31 @@ static void ra_setup(struct fh_file *f)
 		f->n_slots = 0;
 }
 
+/*
+ * A read-ahead block's memory: a large one from bigmem (huge pages, no
+ * fault every 4 KiB when it is first filled), a small file's from malloc.
+ */
+#define SLOT_BIG ((size_t)2 * 1024 * 1024)
+
+static char *slot_mem_alloc(size_t len)
+{
+	return len >= SLOT_BIG ? bigmem_alloc(len) : malloc(len);
+}
+
+static void slot_mem_free(char *p, size_t cap)
+{
+	if (cap >= SLOT_BIG)
+		bigmem_free(p, cap);
+	else
+		free(p);
+}
+
 static void file_free(struct fh_file *f)
 {
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->n_slots; i++)
-		free(f->slots[i].data);
+		slot_mem_free(f->slots[i].data, f->slots[i].cap);
 	free(f->slots);
 	mpu_file_free(f->up);
 	stage_release(&f->stg);
@@ -1434,8 +1454,8 @@ static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, uint64_t kee
 	size_t len = f->base_size - boff < f->blk ? (size_t)(f->base_size - boff) : f->blk;
 	if (victim->cap < len) {
 		/* sized to the block, so a small file costs only its size */
-		free(victim->data);
-		victim->data = malloc(len);
+		slot_mem_free(victim->data, victim->cap);
+		victim->data = slot_mem_alloc(len);
 		victim->cap = victim->data ? len : 0;
 		if (!victim->data)
 			return NULL;

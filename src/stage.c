@@ -29,8 +29,8 @@ enum {
 
 /* ---- the budget ---------------------------------------------------------- */
 
-/* Keep at most this many bytes of idle chunks. */
-#define SPARE_MAX ((size_t)16 * 1024 * 1024)
+/* Keep at most this many bytes of idle chunks (the slack of the budget). */
+#define SPARE_MAX ((size_t)32 * 1024 * 1024)
 
 void stage_mem_init(struct stage_mem *m, size_t limit)
 {

@@ -31,7 +31,7 @@
 
 /*
  * The memory budget of a mount: staging chunks and upload buffers
- * together. Up to 16 MiB of freed chunks are kept for reuse, outside the
+ * together. Up to 32 MiB of freed chunks are kept for reuse, outside the
  * budget (a streamed file frees and takes one every 64 KiB; fresh memory
  * would fault in and be zeroed each time), until a trim.
  */

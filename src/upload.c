@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "crypto.h"
 #include "log.h"
 #include "upload.h"
+#include "util/bigmem.h"
 
 #define MPU_MAX_PARTS 10000
 /* Largest object one CopyObject can copy (S3 and OBS). */
@@ -251,7 +251,7 @@ void mpu_ctx_free(struct mpu_ctx *c)
 		left_incomplete(a, a->key, a->id);
 	}
 	while (c->n_spare) {
-		munmap(c->spare[--c->n_spare], c->cfg.part_size);
+		bigmem_free(c->spare[--c->n_spare], c->cfg.part_size);
 		c->cfg.release(c->cfg.arg, c->cfg.part_size);
 	}
 	free(c->spare);
@@ -298,8 +298,8 @@ static void *buf_get(struct mpu_file *u, size_t len)
 	if (p)
 		return p;
 	u->ops->reserve(u->file, len);
-	p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	p = bigmem_alloc(len);
+	if (!p) {
 		ctx->cfg.release(ctx->cfg.arg, len);
 		return NULL;
 	}
@@ -329,7 +329,7 @@ static void buf_put(struct mpu_ctx *ctx, void *p, size_t len)
 	pthread_mutex_unlock(&ctx->lock);
 	if (kept)
 		return;
-	munmap(p, len ? len : 1);
+	bigmem_free(p, len);
 	ctx->cfg.release(ctx->cfg.arg, len);
 }
 
@@ -345,7 +345,7 @@ void mpu_ctx_trim(struct mpu_ctx *ctx)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	for (size_t i = 0; i < n; i++) {
-		munmap(spare[i], ctx->cfg.part_size);
+		bigmem_free(spare[i], ctx->cfg.part_size);
 		ctx->cfg.release(ctx->cfg.arg, ctx->cfg.part_size);
 	}
 }
