@@ -166,7 +166,8 @@ static int check_mountpoint(const char *mp, bool nonempty)
 
 	if (stat(mp, &st) != 0) {
 		if (errno == ENOTCONN)
-			fail("mount point '%s' is a stale mount; unmount it first (fusermount3 -u)", mp);
+			fail("mount point '%s' is a stale mount; unmount it first (fusermount3 -u)",
+			     mp);
 		else
 			fail("cannot use mount point '%s': %s", mp, strerror(errno));
 		return EXIT_USAGE;
@@ -457,6 +458,74 @@ static void probe_checksum(struct mount *m)
 			verified ? ": bodies go without Content-MD5" : ": Content-MD5 stays");
 }
 
+/* Undo the octal escapes of a path in /proc/self/mountinfo, in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/*
+ * The kernel caps a FUSE mount's read-ahead at its default of 128 KiB,
+ * whatever max_readahead says, so that a sequential reader's data arrives
+ * in 128 KiB requests, each a round trip through the daemon. Raise this
+ * mount's own read_ahead_kb (its backing device in sysfs) to the 1 MiB we
+ * negotiate. Only root may; anything else leaves the kernel's value.
+ * @real is the mount point's real path, resolved before it was mounted
+ * (resolving it now would ask this very daemon, which does not serve yet).
+ */
+static void raise_readahead(const char *real)
+{
+	char *line = NULL;
+	unsigned maj = 0, min = 0;
+	bool found = false;
+	size_t cap = 0;
+	FILE *f;
+
+	if (!real)
+		return;
+	f = fopen("/proc/self/mountinfo", "re");
+	while (f && getline(&line, &cap, f) > 0) {
+		char mp[4096];
+		unsigned a, b;
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...: the last match is on top */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &a, &b, mp) != 3)
+			continue;
+		mountinfo_unescape(mp);
+		if (strcmp(mp, real) == 0) {
+			maj = a;
+			min = b;
+			found = true;
+		}
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	if (!found)
+		return;
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	f = fopen(path, "we");
+	if (!f || fputs("1024\n", f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_MAIN, "read-ahead stays at the kernel's: %s",
+			strerror(errno));
+		return;
+	}
+	log_msg(LOG_LVL_DEBUG, LOG_CAT_MAIN, "read-ahead of %u:%u raised to 1024 KiB", maj, min);
+}
+
 static int run(struct fuse_args *args, struct mount *m)
 {
 	struct sig_actions sa = { .on_hup = reopen_log, .on_usr1 = log_stats, .arg = m };
@@ -476,8 +545,13 @@ static int run(struct fuse_args *args, struct mount *m)
 			m->fo.mountpoint);
 	read_bucket_enc(m);
 	probe_checksum(m);
-	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0)
+	char *real = realpath(m->fo.mountpoint, NULL);
+	if (fuse_mount(m->fuse, m->fo.mountpoint) != 0) {
+		free(real);
 		return EXIT_MOUNT;
+	}
+	raise_readahead(real);
+	free(real);
 	se = fuse_get_session(m->fuse);
 	if (fuse_daemonize(m->fo.foreground) != 0) {
 		fuse_unmount(m->fuse);
