@@ -2,12 +2,14 @@
 /*
  * The stat, negative and directory caches: two LRU hash maps under one
  * mutex, with TTLs and striped invalidation counters that keep a reply
- * fetched before a change from being cached after it. No storage access.
+ * fetched before a change from being cached after it; and the compact,
+ * reference-counted listings the directory cache holds. No storage access.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,13 @@
 #define N_STRIPES 256
 #define DEFAULT_MAX_STAT 16384
 #define DEFAULT_MAX_DIRS 256
-#define DEFAULT_MAX_DIRENTS 65536
+/*
+ * Listings are bounded by their memory, not by a count of entries: at
+ * about 40 bytes plus the name per entry, 64 MiB keeps a listing of a
+ * million names, so that listing a big directory again within dir_ttl
+ * asks the server nothing.
+ */
+#define DEFAULT_MAX_DIR_BYTES ((size_t)64 << 20)
 
 struct node {
 	struct node *hnext;	  /* hash chain */
@@ -46,21 +54,316 @@ struct stat_node {
 
 struct dir_node {
 	struct node node;
-	struct cache_dirent *ents;
-	size_t n_ents;
+	struct cache_dir *dir; /* a reference */
+	size_t n_ents, bytes;  /* as counted in struct cache */
 };
 
 struct cache {
 	struct cache_cfg cfg;
 	pthread_mutex_t lock;
-	struct map stat; /* of struct stat_node */
-	struct map dirs; /* of struct dir_node */
-	size_t n_dirents;
-	uint64_t gen;		    /* bumped by every invalidation */
-	uint64_t tree_gen;	    /* gen of the last tree invalidation */
-	uint64_t stripe[N_STRIPES]; /* gen of the last invalidation per hash stripe */
+	struct map stat;	     /* of struct stat_node */
+	struct map dirs;	     /* of struct dir_node */
+	size_t n_dirents, dir_bytes; /* of all listings */
+	uint64_t gen;		     /* bumped by every invalidation */
+	uint64_t tree_gen;	     /* gen of the last tree invalidation */
+	uint64_t stripe[N_STRIPES];  /* gen of the last invalidation per hash stripe */
 	struct cache_stats stats;
 };
+
+/* ---- listings ---------------------------------------------------------- */
+
+#define DREC_HAS_STAT 1u
+#define DREC_LISTED 2u
+
+/*
+ * One entry of a listing. The attributes a listing gives (type and mode,
+ * owner, size, one time) fit here; anything else (a HEAD's three times, a
+ * device number) goes to the full stat table. An entry with neither flag
+ * keeps only its mode.
+ */
+struct drec {
+	uint32_t name; /* offset in names */
+	uint32_t full; /* 1 + index in full, or 0 */
+	uint32_t mode, uid, gid;
+	uint32_t flags;
+	int64_t size;
+	int64_t mtime;
+};
+
+struct cache_dir {
+	int refs; /* atomic */
+	struct drec *v;
+	size_t n, cap;
+	char *names; /* NUL-terminated names, back to back; removed ones stay */
+	size_t names_len, names_cap;
+	struct stat *full;
+	size_t n_full, cap_full;
+};
+
+struct cache_dir *cache_dir_new(void)
+{
+	struct cache_dir *d = calloc(1, sizeof(*d));
+
+	if (d)
+		d->refs = 1;
+	return d;
+}
+
+struct cache_dir *cache_dir_ref(struct cache_dir *d)
+{
+	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+void cache_dir_unref(struct cache_dir *d)
+{
+	if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	free(d->v);
+	free(d->names);
+	free(d->full);
+	free(d);
+}
+
+size_t cache_dir_count(const struct cache_dir *d)
+{
+	return d->n;
+}
+
+static bool is_shared(const struct cache_dir *d)
+{
+	return __atomic_load_n(&d->refs, __ATOMIC_ACQUIRE) > 1;
+}
+
+/* What the listing holds in memory. */
+static size_t dir_bytes(const struct cache_dir *d)
+{
+	return sizeof(*d) + d->cap * sizeof(*d->v) + d->names_cap + d->cap_full * sizeof(*d->full);
+}
+
+static const char *rec_name(const struct cache_dir *d, const struct drec *r)
+{
+	return d->names + r->name;
+}
+
+/* The stat of a compact entry: what meta_entry_to_stat() makes of a listing. */
+static void rec_stat(const struct drec *r, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = r->mode;
+	if (!(r->flags & (DREC_HAS_STAT | DREC_LISTED)))
+		return;
+	st->st_uid = r->uid;
+	st->st_gid = r->gid;
+	st->st_size = r->size;
+	st->st_mtim.tv_sec = r->mtime;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	st->st_nlink = S_ISDIR(r->mode) ? 2 : 1;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)(((uint64_t)r->size + 511) / 512);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+	       a->st_nlink == b->st_nlink && a->st_uid == b->st_uid && a->st_gid == b->st_gid &&
+	       a->st_rdev == b->st_rdev && a->st_size == b->st_size &&
+	       a->st_blksize == b->st_blksize && a->st_blocks == b->st_blocks &&
+	       same_time(&a->st_atim, &b->st_atim) && same_time(&a->st_mtim, &b->st_mtim) &&
+	       same_time(&a->st_ctim, &b->st_ctim);
+}
+
+void cache_dir_at(const struct cache_dir *d, size_t i, struct cache_dirent *out)
+{
+	const struct drec *r = &d->v[i];
+
+	out->name = rec_name(d, r);
+	out->has_stat = r->flags & DREC_HAS_STAT;
+	out->listed = r->flags & DREC_LISTED;
+	if (r->full)
+		out->st = d->full[r->full - 1];
+	else
+		rec_stat(r, &out->st);
+}
+
+/* Index of @name in @d, or -1 with *ins its place (if not NULL). */
+static long dir_find(const struct cache_dir *d, const char *name, size_t *ins)
+{
+	size_t lo = 0, hi = d->n;
+
+	/* Listings come sorted: appending is the common case. */
+	if (d->n && strcmp(rec_name(d, &d->v[d->n - 1]), name) < 0)
+		lo = d->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(rec_name(d, &d->v[mid]), name);
+		if (r == 0)
+			return (long)mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ins)
+		*ins = lo;
+	return -1;
+}
+
+/* Room for @more bytes of @size each in *@v (capacity *@cap, @n used). */
+static int reserve(void **v, size_t *cap, size_t n, size_t more, size_t size, size_t first)
+{
+	size_t want, nc = *cap ? *cap : first;
+	void *p;
+
+	if (__builtin_add_overflow(n, more, &want))
+		return -ENOMEM;
+	if (want <= *cap)
+		return 0;
+	while (nc < want) {
+		if (__builtin_mul_overflow(nc, 2, &nc))
+			return -ENOMEM;
+	}
+	if (__builtin_mul_overflow(nc, size, &want))
+		return -ENOMEM;
+	p = realloc(*v, want);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = nc;
+	return 0;
+}
+
+/* Set the attributes of @r from @e; room for a full stat is reserved. */
+static void rec_set(struct cache_dir *d, struct drec *r, const struct cache_dirent *e)
+{
+	struct stat compact;
+
+	r->flags = (e->has_stat ? DREC_HAS_STAT : 0) | (e->listed ? DREC_LISTED : 0);
+	r->mode = e->st.st_mode;
+	r->uid = e->st.st_uid;
+	r->gid = e->st.st_gid;
+	r->size = e->st.st_size;
+	r->mtime = e->st.st_mtim.tv_sec;
+	rec_stat(r, &compact);
+	if (!r->flags || same_stat(&compact, &e->st)) {
+		r->full = 0; /* a full stat it had stays unused until the listing goes */
+		return;
+	}
+	if (!r->full)
+		r->full = (uint32_t)++d->n_full;
+	d->full[r->full - 1] = e->st;
+}
+
+bool cache_dir_has(const struct cache_dir *d, const char *name)
+{
+	return dir_find(d, name, NULL) >= 0;
+}
+
+int cache_dir_add(struct cache_dir *d, const struct cache_dirent *e, bool replace)
+{
+	size_t len = strlen(e->name) + 1, at = 0;
+	long i = dir_find(d, e->name, &at);
+	struct drec *r;
+	int err;
+
+	if (i >= 0 && !replace)
+		return 0;
+	/* Everything that can fail first: a failed add changes nothing. */
+	err = reserve((void **)&d->full, &d->cap_full, d->n_full, 1, sizeof(*d->full), 4);
+	if (err == 0 && d->n_full >= UINT32_MAX)
+		err = -ENOMEM;
+	if (i >= 0) {
+		if (err == 0)
+			rec_set(d, &d->v[i], e);
+		return err;
+	}
+	if (err == 0)
+		err = reserve((void **)&d->v, &d->cap, d->n, 1, sizeof(*d->v), 16);
+	if (err == 0)
+		err = reserve((void **)&d->names, &d->names_cap, d->names_len, len, 1, 256);
+	if (err == 0 && d->names_len > UINT32_MAX - len)
+		err = -ENOMEM;
+	if (err)
+		return err;
+	memmove(&d->v[at + 1], &d->v[at], (d->n - at) * sizeof(*d->v));
+	r = &d->v[at];
+	memset(r, 0, sizeof(*r));
+	r->name = (uint32_t)d->names_len;
+	memcpy(d->names + d->names_len, e->name, len);
+	d->names_len += len;
+	d->n++;
+	rec_set(d, r, e);
+	return 0;
+}
+
+void cache_dir_del(struct cache_dir *d, size_t i)
+{
+	memmove(&d->v[i], &d->v[i + 1], (d->n - i - 1) * sizeof(*d->v));
+	d->n--;
+}
+
+/* Give back the room reserved for growth: a listing about to be cached. */
+static void dir_trim(struct cache_dir *d)
+{
+	void *p;
+
+	if (!d->n_full) {
+		free(d->full);
+		d->full = NULL;
+		d->cap_full = 0;
+	} else if (d->cap_full > d->n_full &&
+		   (p = realloc(d->full, d->n_full * sizeof(*d->full)))) {
+		d->full = p;
+		d->cap_full = d->n_full;
+	}
+	if (!d->n)
+		return; /* names_len is 0 too, or holds removed names only */
+	if (d->cap > d->n && (p = realloc(d->v, d->n * sizeof(*d->v)))) {
+		d->v = p;
+		d->cap = d->n;
+	}
+	if (d->names_cap > d->names_len && (p = realloc(d->names, d->names_len))) {
+		d->names = p;
+		d->names_cap = d->names_len;
+	}
+}
+
+static void *memdup(const void *p, size_t size)
+{
+	void *q = size ? malloc(size) : NULL;
+
+	if (q)
+		memcpy(q, p, size);
+	return q;
+}
+
+/* A private copy of @d, one reference; NULL: -ENOMEM. */
+static struct cache_dir *dir_clone(const struct cache_dir *d)
+{
+	struct cache_dir *x = cache_dir_new();
+
+	if (!x)
+		return NULL;
+	x->v = memdup(d->v, d->n * sizeof(*d->v));
+	x->names = memdup(d->names, d->names_len);
+	x->full = memdup(d->full, d->n_full * sizeof(*d->full));
+	if ((d->n && !x->v) || (d->names_len && !x->names) || (d->n_full && !x->full)) {
+		cache_dir_unref(x);
+		return NULL;
+	}
+	x->n = x->cap = d->n;
+	x->names_len = x->names_cap = d->names_len;
+	x->n_full = x->cap_full = d->n_full;
+	return x;
+}
+
+/* ---- the caches ------------------------------------------------------- */
 
 static uint64_t mono_ms(void)
 {
@@ -154,19 +457,13 @@ static void stat_node_free(struct stat_node *s)
 	free(s);
 }
 
-void cache_dirents_free(struct cache_dirent *ents, size_t n)
-{
-	for (size_t i = 0; ents && i < n; i++)
-		free(ents[i].name);
-	free(ents);
-}
-
 static void dir_node_free(struct cache *c, struct dir_node *d)
 {
 	if (!d)
 		return;
 	c->n_dirents -= d->n_ents;
-	cache_dirents_free(d->ents, d->n_ents);
+	c->dir_bytes -= d->bytes;
+	cache_dir_unref(d->dir);
 	free(d->node.path);
 	free(d);
 }
@@ -196,7 +493,9 @@ int cache_new(const struct cache_cfg *cfg, struct cache **out)
 	if (!c->cfg.max_dirs)
 		c->cfg.max_dirs = DEFAULT_MAX_DIRS;
 	if (!c->cfg.max_dirents)
-		c->cfg.max_dirents = DEFAULT_MAX_DIRENTS;
+		c->cfg.max_dirents = SIZE_MAX;
+	if (!c->cfg.max_dir_bytes)
+		c->cfg.max_dir_bytes = DEFAULT_MAX_DIR_BYTES;
 	r = map_init(&c->stat, c->cfg.max_stat);
 	if (r == 0)
 		r = map_init(&c->dirs, c->cfg.max_dirs);
@@ -473,24 +772,37 @@ static struct dir_node *parent_locked(struct cache *c, const char *path, const c
 	return (struct dir_node *)n;
 }
 
-/* Index of @name in the sorted listing @d, or -1 with *ins its place. */
-static long dirent_find(const struct dir_node *d, const char *name, size_t *ins)
+/*
+ * The listing of @d, safe to change: copied first while a reader holds it.
+ * NULL when out of memory; the listing is dropped then. Locked.
+ */
+static struct cache_dir *writable_locked(struct cache *c, struct dir_node *d)
 {
-	size_t lo = 0, hi = d->n_ents;
+	struct cache_dir *copy;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(d->ents[mid].name, name);
-		if (r == 0)
-			return (long)mid;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!is_shared(d->dir))
+		return d->dir;
+	copy = dir_clone(d->dir);
+	if (!copy) {
+		drop_dir_locked(c, &d->node);
+		return NULL;
 	}
-	if (ins)
-		*ins = lo;
-	return -1;
+	cache_dir_unref(d->dir);
+	d->dir = copy;
+	return copy;
+}
+
+/* Count @d's listing again after a change; drop it over the budget. Locked. */
+static void recount_locked(struct cache *c, struct dir_node *d)
+{
+	c->n_dirents -= d->n_ents;
+	c->dir_bytes -= d->bytes;
+	d->n_ents = d->dir->n;
+	d->bytes = dir_bytes(d->dir);
+	c->n_dirents += d->n_ents;
+	c->dir_bytes += d->bytes;
+	if (c->n_dirents > c->cfg.max_dirents || c->dir_bytes > c->cfg.max_dir_bytes)
+		drop_dir_locked(c, &d->node); /* cannot keep it exact within the budget */
 }
 
 /* The attributes of @path in its parent's listing are no longer known. */
@@ -498,10 +810,17 @@ static void parent_stale_locked(struct cache *c, const char *path)
 {
 	const char *name = NULL;
 	struct dir_node *d = parent_locked(c, path, &name);
-	long i = d ? dirent_find(d, name, NULL) : -1;
+	long i = d ? dir_find(d->dir, name, NULL) : -1;
+	struct cache_dir *w;
 
-	if (i >= 0)
-		d->ents[i].has_stat = d->ents[i].listed = false;
+	if (i < 0 || !(d->dir->v[i].flags & (DREC_HAS_STAT | DREC_LISTED)))
+		return;
+	w = writable_locked(c, d);
+	if (w) {
+		w->v[i].flags = 0;
+		w->v[i].full = 0;
+		recount_locked(c, d); /* a copy is smaller than what it copied */
+	}
 }
 
 void cache_invalidate(struct cache *c, const char *path)
@@ -554,56 +873,54 @@ void cache_invalidate_tree(struct cache *c, const char *path)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Add @name (type @type) to listing @d at @at, or drop @d over budget. Locked. */
-static void dirent_insert_locked(struct cache *c, struct dir_node *d, size_t at, const char *name,
-				 mode_t type)
-{
-	struct cache_dirent *v = NULL;
-	char *n = NULL;
-
-	if (c->n_dirents < c->cfg.max_dirents) {
-		v = realloc(d->ents, (d->n_ents + 1) * sizeof(*v));
-		n = strdup(name);
-	}
-	if (v)
-		d->ents = v;
-	if (!v || !n) {
-		/* Cannot keep the listing exact: forget it. */
-		free(n);
-		drop_dir_locked(c, &d->node);
-		return;
-	}
-	memmove(&v[at + 1], &v[at], (d->n_ents - at) * sizeof(*v));
-	memset(&v[at], 0, sizeof(*v));
-	v[at].name = n;
-	v[at].st.st_mode = type;
-	d->n_ents++;
-	c->n_dirents++;
-}
-
 void cache_dir_note(struct cache *c, const char *path, mode_t type)
 {
+	struct cache_dirent e = { .st.st_mode = type & S_IFMT };
 	const char *name = NULL;
+	struct cache_dir *w = NULL;
 	struct dir_node *d;
-	size_t at = 0;
-	long i;
+	long i = -1;
 
 	pthread_mutex_lock(&c->lock);
 	d = parent_locked(c, path, &name);
-	i = d ? dirent_find(d, name, &at) : -1;
-	if (d && type && i < 0) {
-		dirent_insert_locked(c, d, at, name, type & S_IFMT);
-	} else if (d && type) {
-		d->ents[i].st.st_mode = type & S_IFMT;
-		d->ents[i].has_stat = d->ents[i].listed = false;
-	} else if (d && i >= 0) {
-		free(d->ents[i].name);
-		memmove(&d->ents[i], &d->ents[i + 1],
-			(d->n_ents - (size_t)i - 1) * sizeof(d->ents[0]));
-		d->n_ents--;
-		c->n_dirents--;
+	if (d)
+		i = dir_find(d->dir, name, NULL);
+	if (d && (type || i >= 0))
+		w = writable_locked(c, d);
+	if (w && type) {
+		e.name = name;
+		if (cache_dir_add(w, &e, true) != 0)
+			drop_dir_locked(c, &d->node); /* cannot keep it exact: forget it */
+		else
+			recount_locked(c, d);
+	} else if (w) {
+		cache_dir_del(w, (size_t)i);
+		recount_locked(c, d);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+bool cache_dir_listed(struct cache *c, const char *dir, const char *name, struct stat *st)
+{
+	uint32_t h = hash_str(dir);
+	struct cache_dirent e;
+	bool found = false;
+	struct node *n;
+	long i;
+
+	pthread_mutex_lock(&c->lock);
+	n = map_find(&c->dirs, dir, h);
+	if (n && n->expires > now_ms(c)) {
+		const struct cache_dir *d = ((struct dir_node *)n)->dir;
+		i = dir_find(d, name, NULL);
+		if (i >= 0 && (d->v[i].flags & DREC_LISTED)) {
+			cache_dir_at(d, (size_t)i, &e);
+			*st = e.st;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
 }
 
 enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name, mode_t *type)
@@ -620,91 +937,74 @@ enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name
 		n = NULL;
 	}
 	if (n) {
-		i = dirent_find((struct dir_node *)n, name, NULL);
+		const struct cache_dir *d = ((struct dir_node *)n)->dir;
+		i = dir_find(d, name, NULL);
 		hit = i < 0 ? CACHE_NEGATIVE : CACHE_HIT;
 		if (i >= 0 && type)
-			*type = ((struct dir_node *)n)->ents[i].st.st_mode & S_IFMT;
+			*type = d->v[i].mode & S_IFMT;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
 
-static int dirent_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct cache_dirent *)a)->name,
-		      ((const struct cache_dirent *)b)->name);
-}
-
-static struct cache_dirent *dirents_dup(const struct cache_dirent *src, size_t n)
-{
-	struct cache_dirent *d = calloc(n ? n : 1, sizeof(*d));
-
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		d[i] = src[i];
-		d[i].name = strdup(src[i].name);
-		if (!d[i].name) {
-			cache_dirents_free(d, i);
-			return NULL;
-		}
-	}
-	return d;
-}
-
-void cache_dir_put(struct cache *c, const char *path, uint64_t token,
-		   const struct cache_dirent *ents, size_t n)
+void cache_dir_put(struct cache *c, const char *path, uint64_t token, struct cache_dir *dir)
 {
 	uint32_t h = hash_str(path);
-	struct dir_node *d;
+	struct cache_dir *empty = NULL;
+	struct dir_node *d = NULL;
 	struct node *old;
+	size_t n, bytes;
 
-	if (!c->cfg.dir_ttl_ms || n > c->cfg.max_dirents)
+	if (!c->cfg.dir_ttl_ms)
 		return;
+	if (!dir && !(dir = empty = cache_dir_new()))
+		return;
+	if (!is_shared(dir))
+		dir_trim(dir); /* only the caller has it */
+	n = dir->n;
+	bytes = dir_bytes(dir);
+	if (n > c->cfg.max_dirents || bytes > c->cfg.max_dir_bytes)
+		goto out; /* larger than the whole budget */
 	d = calloc(1, sizeof(*d));
-	if (!d)
-		return;
-	d->node.path = strdup(path);
-	d->ents = dirents_dup(ents, n);
-	if (!d->node.path || !d->ents) {
-		free(d->node.path);
-		cache_dirents_free(d->ents, 0);
-		free(d);
-		return;
-	}
-	d->n_ents = n;
+	if (!d || !(d->node.path = strdup(path)))
+		goto out;
 	d->node.hash = h;
-	/* Sorted, for lookups by name. */
-	if (n > 1)
-		qsort(d->ents, n, sizeof(*d->ents), dirent_cmp);
+	d->n_ents = n;
+	d->bytes = bytes;
 	pthread_mutex_lock(&c->lock);
 	if (is_stale_locked(c, h, token)) {
 		c->stats.dropped++;
 		pthread_mutex_unlock(&c->lock);
-		cache_dirents_free(d->ents, n);
-		free(d->node.path);
-		free(d);
-		return;
+		goto out;
 	}
 	old = map_find(&c->dirs, path, h);
 	if (old)
 		drop_dir_locked(c, old);
-	while ((c->dirs.n >= c->dirs.max || c->n_dirents + n > c->cfg.max_dirents) &&
+	while ((c->dirs.n >= c->dirs.max || c->n_dirents + n > c->cfg.max_dirents ||
+		c->dir_bytes + bytes > c->cfg.max_dir_bytes) &&
 	       c->dirs.lru.prev != &c->dirs.lru) {
 		drop_dir_locked(c, c->dirs.lru.prev);
 		c->stats.evictions++;
 	}
 	d->node.expires = now_ms(c) + c->cfg.dir_ttl_ms;
+	d->dir = cache_dir_ref(dir);
 	map_insert(&c->dirs, &d->node);
 	c->n_dirents += n;
+	c->dir_bytes += bytes;
+	d = NULL;
 	pthread_mutex_unlock(&c->lock);
+out:
+	if (d)
+		free(d->node.path);
+	free(d);
+	cache_dir_unref(empty);
 }
 
-bool cache_dir_get(struct cache *c, const char *path, struct cache_dirent **ents, size_t *n)
+struct cache_dir *cache_dir_get(struct cache *c, const char *path)
 {
 	uint32_t h = hash_str(path);
+	struct cache_dir *dir = NULL;
 	struct node *node;
-	bool hit = false;
 
 	pthread_mutex_lock(&c->lock);
 	node = map_find(&c->dirs, path, h);
@@ -713,20 +1013,15 @@ bool cache_dir_get(struct cache *c, const char *path, struct cache_dirent **ents
 		node = NULL;
 	}
 	if (node) {
-		struct dir_node *d = (struct dir_node *)node;
 		lru_unlink(node);
 		lru_push_front(&c->dirs, node);
-		/* Copying under the lock: memory work only, bounded by max_dirents. */
-		*ents = dirents_dup(d->ents, d->n_ents);
-		*n = d->n_ents;
-		hit = *ents != NULL;
-	}
-	if (hit)
+		dir = cache_dir_ref(((struct dir_node *)node)->dir);
 		c->stats.dir_hits++;
-	else
+	} else {
 		c->stats.dir_misses++;
+	}
 	pthread_mutex_unlock(&c->lock);
-	return hit;
+	return dir;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)
@@ -736,5 +1031,6 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	out->n_stat = c->stat.n;
 	out->n_dirs = c->dirs.n;
 	out->n_dirents = c->n_dirents;
+	out->dir_bytes = c->dir_bytes;
 	pthread_mutex_unlock(&c->lock);
 }

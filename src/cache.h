@@ -26,7 +26,8 @@ struct cache_cfg {
 	unsigned dir_ttl_ms;  /* listings; 0: not cached */
 	size_t max_stat;      /* attribute + negative entries (0: a default) */
 	size_t max_dirs;      /* listings (0: a default) */
-	size_t max_dirents;   /* entries of all listings together (0: a default) */
+	size_t max_dirents;   /* entries of all listings together (0: no limit but bytes) */
+	size_t max_dir_bytes; /* memory of all listings together (0: a default, 64 MiB) */
 	/* Monotonic clock in milliseconds; NULL: CLOCK_MONOTONIC. For tests. */
 	uint64_t (*clock_ms)(void);
 };
@@ -130,29 +131,78 @@ void cache_dir_note(struct cache *c, const char *path, mode_t type);
  */
 enum cache_hit cache_dir_find(struct cache *c, const char *dir, const char *name, mode_t *type);
 
-/* One entry of a cached listing. */
+/*
+ * The attributes the cached listing of @dir gives @name, if it holds
+ * them as listed (not changed by us since): true and *st, else false.
+ */
+bool cache_dir_listed(struct cache *c, const char *dir, const char *name, struct stat *st);
+
+/*
+ * One entry of a listing, as handed to cache_dir_add() (copied) and back
+ * by cache_dir_at() (name borrowed from the listing).
+ */
 struct cache_dirent {
-	char *name;	/* owned */
-	struct stat st; /* valid when has_stat or listed */
+	const char *name;
+	struct stat st; /* valid when has_stat or listed; else only the type */
 	bool has_stat;	/* attributes known with full metadata */
 	bool listed;	/* st holds what the listing said (size, time, default mode) */
 };
 
-/* Remember the listing of directory @path (entries copied, then sorted by name). */
-void cache_dir_put(struct cache *c, const char *path, uint64_t token,
-		   const struct cache_dirent *ents, size_t n);
+/*
+ * A directory listing: entries sorted by name, stored compactly (about 40
+ * bytes plus the name per entry; a full struct stat only where the
+ * attributes are not what a listing gives). Reference counted: once it is
+ * shared (cache_dir_put(), cache_dir_ref()) it never changes, so readers
+ * need no lock; the cache copies it before changing a shared one.
+ */
+struct cache_dir;
+
+/* A new empty listing with one reference (the caller's); NULL: -ENOMEM. */
+struct cache_dir *cache_dir_new(void);
 
 /*
- * A copy of the listing of @path: true and *ents (caller frees with
- * cache_dirents_free()) / *n, or false when not cached (or -ENOMEM).
+ * Add @e (its name and attributes are copied) at its place by name. An
+ * entry of that name is replaced when @replace, else kept (and @e
+ * dropped). Only for a listing not shared yet. 0 or -ENOMEM.
  */
-bool cache_dir_get(struct cache *c, const char *path, struct cache_dirent **ents, size_t *n);
+int cache_dir_add(struct cache_dir *d, const struct cache_dirent *e, bool replace) MUST_CHECK;
 
-void cache_dirents_free(struct cache_dirent *ents, size_t n);
+/* Remove entry @i (< cache_dir_count()). Only for a listing not shared yet. */
+void cache_dir_del(struct cache_dir *d, size_t i);
+
+size_t cache_dir_count(const struct cache_dir *d);
+
+/* Is there an entry named @name in @d? */
+bool cache_dir_has(const struct cache_dir *d, const char *name);
+
+/*
+ * Entry @i (< cache_dir_count()) into @out; out->name is borrowed from @d
+ * and valid while the caller holds its reference.
+ */
+void cache_dir_at(const struct cache_dir *d, size_t i, struct cache_dirent *out);
+
+/* Another reference to @d (returned). Any thread. */
+struct cache_dir *cache_dir_ref(struct cache_dir *d);
+
+/* Drop a reference; the last one frees it. NULL-safe. Any thread. */
+void cache_dir_unref(struct cache_dir *d);
+
+/*
+ * Remember @d (borrowed: the cache takes its own reference; NULL: an empty
+ * listing) as the listing of directory @path, unless invalidated since
+ * @token or larger than the whole budget (max_dir_bytes).
+ */
+void cache_dir_put(struct cache *c, const char *path, uint64_t token, struct cache_dir *d);
+
+/*
+ * The cached listing of @path: a new reference (caller unrefs), or NULL
+ * when none is cached. No copy is made, whatever its size.
+ */
+struct cache_dir *cache_dir_get(struct cache *c, const char *path);
 
 struct cache_stats {
 	unsigned long hits, misses, negative_hits, dir_hits, dir_misses, evictions, dropped;
-	size_t n_stat, n_dirs, n_dirents;
+	size_t n_stat, n_dirs, n_dirents, dir_bytes;
 };
 
 /* Counters since creation. */

@@ -89,106 +89,17 @@ int fs_run_parallel(unsigned threads, size_t n, int (*fn)(void *arg, size_t i), 
 
 /* ---- directories ----------------------------------------------------- */
 
-struct dent {
-	char *name;
-	char *key; /* the object ("name" or "name/") to HEAD, owned */
-	struct stat st;
-	char etag[STORE_ETAG_MAX];
-	bool is_prefix;
-	bool has_stat;
-	bool listed; /* st is what the listing said: size, time, default mode */
-	bool gone;   /* deleted since the listing */
-};
-
-struct dlist {
-	struct dent *v;
-	size_t n, cap;
-};
-
-static void dlist_release(struct dlist *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].name);
-		free(l->v[i].key);
-	}
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-static struct dent *dlist_add(struct dlist *l, const char *name, size_t nlen, const char *key)
-{
-	struct dent *d;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct dent *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		l->v = v;
-		l->cap = cap;
-	}
-	d = &l->v[l->n];
-	memset(d, 0, sizeof(*d));
-	d->name = strndup(name, nlen);
-	d->key = strdup(key);
-	if (!d->name || !d->key) {
-		free(d->name);
-		free(d->key);
-		return NULL;
-	}
-	l->n++;
-	return d;
-}
-
-static int dent_cmp(const void *a_, const void *b_)
-{
-	const struct dent *a = a_, *b = b_;
-	int r = strcmp(a->name, b->name);
-
-	/*
-	 * Same name: the common prefix first, and the object is dropped. An
-	 * object "dir" beside keys "dir/..." is how s3fs before 1.7x stored
-	 * directories; the names below it must stay reachable.
-	 */
-	return r ? r : (int)b->is_prefix - (int)a->is_prefix;
-}
-
-/* Add one listing page's entries below @dkey (of length @dl) to @l. */
-static int add_page(struct fs_ctx *c, const struct store_page *p, const char *dkey, size_t dl,
-		    struct dlist *l)
-{
-	for (size_t i = 0; i < p->n_objects; i++) {
-		const struct store_entry *e = &p->objects[i];
-		const char *name = e->key + dl;
-		struct dent *d;
-		if (strncmp(e->key, dkey, dl) != 0 || !*name || strchr(name, '/'))
-			continue; /* the marker itself, or a key we cannot name */
-		d = dlist_add(l, name, strlen(name), e->key);
-		if (!d)
-			return -ENOMEM;
-		meta_entry_to_stat(&c->mc, e, &d->st);
-		snprintf(d->etag, sizeof(d->etag), "%s", e->etag);
-	}
-	for (size_t i = 0; i < p->n_prefixes; i++) {
-		const char *pre = p->prefixes[i];
-		size_t n = strlen(pre);
-		struct dent *d;
-		if (strncmp(pre, dkey, dl) != 0 || n <= dl + 1)
-			continue; /* "dir//": an empty name */
-		d = dlist_add(l, pre + dl, n - dl - 1, pre);
-		if (!d)
-			return -ENOMEM;
-		d->is_prefix = true;
-		meta_dir_stat(&c->mc, c->mount_time, &d->st);
-	}
-	return 0;
-}
-
-struct head_job {
+/*
+ * A listing being read: pages go straight into the compact listing @d, so
+ * that nothing per entry outlives its page but @d itself.
+ */
+struct list_job {
 	struct fs_ctx *c;
-	struct dlist *l;
 	const char *dir; /* directory path */
+	const char *dkey;
+	size_t dl;
 	uint64_t token;
+	struct cache_dir *d;
 };
 
 static int child_path(const char *dir, const char *name, char *out, size_t size)
@@ -197,35 +108,142 @@ static int child_path(const char *dir, const char *name, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Do cached attributes @a describe the listed entry (@is_prefix, @etag,
+ * listed attributes @st)? The same ETag; or, where the cached ETag is
+ * unknown (our own upload under SSE-C or KMS, a metadata change by copy, a
+ * symlink), the same size: within stat_ttl a change by someone else is not
+ * seen by getattr() either.
+ */
+static bool cache_matches(const struct cache_attr *a, bool is_prefix, const char *etag,
+			  const struct stat *st)
+{
+	if (is_prefix)
+		return S_ISDIR(a->st.st_mode);
+	/* A directory stored as an object "dir" (old s3fs): its HEAD's ETag. */
+	if (S_ISDIR(a->st.st_mode))
+		return a->etag[0] && strcmp(a->etag, etag) == 0;
+	if (a->etag[0])
+		return strcmp(a->etag, etag) == 0;
+	return a->st.st_size == st->st_size;
+}
+
+/*
+ * Attributes of one listed entry @e: cached ones where they match the
+ * listing; else, with listing_attrs, the listing's own, which getattr()
+ * then answers from until the kernel's attribute timeout or an open()
+ * asks the server. They stay in the listing (fs_lookup() reads them
+ * there) and go to the stat cache only where it holds something else of
+ * the name (an absent name, an older version, older listed attributes):
+ * a big listing must not push every other entry out of the stat cache.
+ * cache_put_weak() never replaces what a HEAD or our own change said.
+ * Then into the listing; a common prefix replaces an object of the same
+ * name, which is how s3fs before 1.7x stored directories (the names
+ * below it must stay reachable).
+ */
+static int add_entry(struct list_job *j, struct cache_dirent *e, bool is_prefix, const char *etag)
+{
+	char path[FS_KEYBUF + 2];
+	struct cache_attr a;
+	enum cache_hit hit;
+
+	if (!is_prefix && cache_dir_has(j->d, e->name))
+		return 0; /* the prefix came first */
+	if (child_path(j->dir, e->name, path, sizeof(path)) != 0)
+		return 0; /* a name we cannot give a path */
+	hit = cache_get(j->c->cache, path, &a, NULL);
+	if (hit == CACHE_HIT && a.meta_known && cache_matches(&a, is_prefix, etag, &e->st)) {
+		e->st = a.st;
+		e->has_stat = true;
+	} else if (j->c->cfg->listing_attrs) {
+		e->listed = true;
+		if (hit == CACHE_MISS && j->c->cfg->dir_ttl)
+			return cache_dir_add(j->d, e, is_prefix);
+		memset(&a, 0, sizeof(a));
+		a.st = e->st;
+		snprintf(a.etag, sizeof(a.etag), "%s", etag);
+		cache_put_weak(j->c->cache, path, j->token, &a);
+	}
+	return cache_dir_add(j->d, e, is_prefix);
+}
+
+/* Add one listing page's entries below the directory to the listing. */
+static int add_page(struct list_job *j, const struct store_page *p)
+{
+	char name[FS_KEYBUF];
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < p->n_objects; i++) {
+		const struct store_entry *o = &p->objects[i];
+		struct cache_dirent e = { .name = o->key + j->dl };
+		if (strncmp(o->key, j->dkey, j->dl) != 0 || !*e.name || strchr(e.name, '/'))
+			continue; /* the marker itself, or a key we cannot name */
+		meta_entry_to_stat(&j->c->mc, o, &e.st);
+		r = add_entry(j, &e, false, o->etag);
+	}
+	for (size_t i = 0; r == 0 && i < p->n_prefixes; i++) {
+		const char *pre = p->prefixes[i];
+		size_t n = strlen(pre);
+		struct cache_dirent e = { .name = name };
+		if (strncmp(pre, j->dkey, j->dl) != 0 || n <= j->dl + 1 || n - j->dl > sizeof(name))
+			continue; /* "dir//": an empty name */
+		memcpy(name, pre + j->dl, n - j->dl - 1);
+		name[n - j->dl - 1] = '\0';
+		meta_dir_stat(&j->c->mc, j->c->mount_time, &e.st);
+		r = add_entry(j, &e, true, "");
+	}
+	return r;
+}
+
+/* What a HEAD said of entry i of the listing (listing_attrs=0). */
+struct head_res {
+	struct stat st;
+	bool has_stat;
+	bool gone; /* deleted since the listing */
+};
+
+struct head_job {
+	struct list_job *j;
+	struct head_res *res;
+};
+
 /* Attributes of entry @i: HEAD of the object or directory marker. */
 static int head_one(void *arg, size_t i)
 {
-	struct head_job *j = arg;
+	struct head_job *hj = arg;
+	struct list_job *j = hj->j;
 	struct fs_ctx *c = j->c;
-	struct dent *d = &j->l->v[i];
-	char path[FS_KEYBUF + 2];
+	char path[FS_KEYBUF + 2], key[FS_KEYBUF + 2];
+	struct cache_dirent e;
 	struct store_info info;
 	struct cache_attr a;
-	int r;
+	bool is_prefix;
+	int r, n;
 
-	if (d->has_stat || child_path(j->dir, d->name, path, sizeof(path)) != 0)
+	cache_dir_at(j->d, i, &e);
+	/* Only common prefixes are listed as directories. */
+	is_prefix = S_ISDIR(e.st.st_mode);
+	n = snprintf(key, sizeof(key), "%s%s%s", j->dkey, e.name, is_prefix ? "/" : "");
+	if (e.has_stat || n < 0 || (size_t)n >= sizeof(key) ||
+	    child_path(j->dir, e.name, path, sizeof(path)) != 0)
 		return 0;
 	memset(&info, 0, sizeof(info));
-	r = c->st->ops->head(c->st, d->key, &info);
+	r = c->st->ops->head(c->st, key, &info);
 	if (r == 0) {
-		fs_attr_from_info(c, d->key, &info, &a);
+		fs_attr_from_info(c, key, &info, &a);
 		cache_put(c->cache, path, j->token, &a, &info);
-		d->st = a.st;
-		d->has_stat = true;
-	} else if (r == -ENOENT && d->is_prefix) {
+		hj->res[i].st = a.st;
+		hj->res[i].has_stat = true;
+	} else if (r == -ENOENT && is_prefix) {
 		/* No marker: an implicit directory, as listed. */
 		memset(&a, 0, sizeof(a));
-		a.st = d->st;
+		a.st = e.st;
 		a.meta_known = true;
 		cache_put(c->cache, path, j->token, &a, NULL);
-		d->has_stat = true;
+		hj->res[i].st = e.st;
+		hj->res[i].has_stat = true;
 	} else if (r == -ENOENT) {
-		d->gone = true;
+		hj->res[i].gone = true;
 	}
 	store_info_release(&info);
 	/* Errors are not fatal here: getattr() asks again. */
@@ -233,121 +251,66 @@ static int head_one(void *arg, size_t i)
 }
 
 /*
- * Do cached attributes @a describe the listed entry @d? The same ETag; or,
- * where the cached ETag is unknown (our own upload under SSE-C or KMS, a
- * metadata change by copy, a symlink), the same size: within stat_ttl a
- * change by someone else is not seen by getattr() either.
+ * listing_attrs=0: ask for the rest of the attributes in parallel now
+ * rather than one by one when the kernel looks each name up.
  */
-static bool cache_matches(const struct cache_attr *a, const struct dent *d)
+static int head_all(struct list_job *j)
 {
-	if (d->is_prefix)
-		return S_ISDIR(a->st.st_mode);
-	/* A directory stored as an object "dir" (old s3fs): its HEAD's ETag. */
-	if (S_ISDIR(a->st.st_mode))
-		return a->etag[0] && strcmp(a->etag, d->etag) == 0;
-	if (a->etag[0])
-		return strcmp(a->etag, d->etag) == 0;
-	return a->st.st_size == d->st.st_size;
-}
+	size_t n = cache_dir_count(j->d);
+	struct head_job hj = { .j = j, .res = calloc(n ? n : 1, sizeof(*hj.res)) };
+	int r;
 
-/* Use cached attributes where they match the listing. */
-static void dlist_from_cache(struct fs_ctx *c, const char *dir, struct dlist *l)
-{
-	char path[FS_KEYBUF + 2];
-	struct cache_attr a;
-
-	for (size_t i = 0; i < l->n; i++) {
-		struct dent *d = &l->v[i];
-		if (child_path(dir, d->name, path, sizeof(path)) != 0)
-			continue;
-		if (cache_get(c->cache, path, &a, NULL) != CACHE_HIT || !a.meta_known)
-			continue;
-		if (cache_matches(&a, d)) {
-			d->st = a.st;
-			d->has_stat = true;
+	if (!hj.res)
+		return -ENOMEM;
+	r = fs_run_parallel(j->c->cfg->parallel, n, head_one, &hj);
+	/* From the end: removing an entry moves only the ones after it. */
+	for (size_t i = n; r == 0 && i-- > 0;) {
+		struct cache_dirent e;
+		if (hj.res[i].gone) {
+			cache_dir_del(j->d, i);
+		} else if (hj.res[i].has_stat) {
+			cache_dir_at(j->d, i, &e);
+			e.st = hj.res[i].st;
+			e.has_stat = true;
+			e.listed = false;
+			r = cache_dir_add(j->d, &e, true);
 		}
 	}
+	free(hj.res);
+	return r;
 }
 
-/*
- * listing_attrs: the entries we know nothing more of keep the listing's
- * attributes, and getattr() answers from them until the kernel's attribute
- * timeout or an open() asks the server (cache_put_weak() never replaces
- * what a HEAD or our own change said).
- */
-static void dlist_listed(struct fs_ctx *c, const char *dir, struct dlist *l, uint64_t token)
-{
-	char path[FS_KEYBUF + 2];
-	struct cache_attr a;
-
-	for (size_t i = 0; i < l->n; i++) {
-		struct dent *d = &l->v[i];
-		if (d->has_stat || child_path(dir, d->name, path, sizeof(path)) != 0)
-			continue;
-		d->listed = true;
-		memset(&a, 0, sizeof(a));
-		a.st = d->st;
-		snprintf(a.etag, sizeof(a.etag), "%s", d->etag);
-		cache_put_weak(c->cache, path, token, &a);
-	}
-}
-
-/* List directory @path into @l (sorted, unique names, attributes filled). */
-static int list_dir(struct fs_ctx *c, const char *path, struct dlist *l)
+/* List directory @path into the new listing @d (attributes filled). */
+static int list_dir(struct fs_ctx *c, const char *path, uint64_t token, struct cache_dir *d)
 {
 	char dkey[FS_KEYBUF];
+	struct list_job j = { .c = c, .dir = path, .dkey = dkey, .token = token, .d = d };
 	struct store_page page;
-	char *token = NULL;
-	uint64_t ctoken = cache_token(c->cache);
-	size_t dl, out = 0;
+	char *next = NULL;
 	int r;
 
 	r = fs_path_to_key(c, path, 1, dkey, sizeof(dkey));
 	if (r)
 		return r;
-	dl = strlen(dkey);
+	j.dl = strlen(dkey);
 	do {
 		memset(&page, 0, sizeof(page));
-		r = c->st->ops->list(c->st, dkey, "/", token, LIST_PAGE, &page);
-		free(token);
-		token = NULL;
+		r = c->st->ops->list(c->st, dkey, "/", next, LIST_PAGE, &page);
+		free(next);
+		next = NULL;
 		if (r)
 			return r;
-		r = add_page(c, &page, dkey, dl, l);
+		r = add_page(&j, &page);
 		if (r == 0 && page.next_token) {
-			token = page.next_token;
+			next = page.next_token;
 			page.next_token = NULL;
 		}
 		store_page_release(&page);
-	} while (r == 0 && token);
-	free(token);
-	if (r)
-		return r;
-	if (l->n)
-		qsort(l->v, l->n, sizeof(l->v[0]), dent_cmp);
-	for (size_t i = 0; i < l->n; i++) {
-		if (out && strcmp(l->v[out - 1].name, l->v[i].name) == 0) {
-			free(l->v[i].name);
-			free(l->v[i].key);
-			continue;
-		}
-		l->v[out++] = l->v[i];
-	}
-	l->n = out;
-
-	/*
-	 * Attributes: the listing gives size and LastModified, not mode, owner
-	 * or mtime. Take them as they are (listing_attrs), or ask for the rest
-	 * in parallel now rather than one by one when the kernel looks each
-	 * name up, unless nothing would be cached.
-	 */
-	dlist_from_cache(c, path, l);
-	if (c->cfg->listing_attrs) {
-		dlist_listed(c, path, l, ctoken);
-	} else if (c->cfg->stat_ttl) {
-		struct head_job j = { .c = c, .l = l, .dir = path, .token = ctoken };
-		r = fs_run_parallel(c->cfg->parallel, l->n, head_one, &j);
-	}
+	} while (r == 0 && next);
+	free(next);
+	/* HEADs only where something would be cached. */
+	if (r == 0 && !c->cfg->listing_attrs && c->cfg->stat_ttl)
+		r = head_all(&j);
 	return r;
 }
 
@@ -393,12 +356,11 @@ static void stat_from_cache(struct fs_ctx *c, const char *dir, struct cache_dire
  * An open directory: the listing as it was at opendir() or the last
  * rewind, handed out by offset. Offsets are positions, so that libfuse
  * passes each READDIRPLUS entry's attributes on to the kernel (a listing
- * given at offset 0 comes back from libfuse 3.14 without them).
+ * given at offset 0 comes back from libfuse 3.14 without them). The
+ * listing is shared with the cache, never copied: it does not change.
  */
 struct fs_dirh {
-	struct cache_dirent *ents; /* owned */
-	size_t n;
-	bool loaded;
+	struct cache_dir *dir; /* a reference, or NULL before the first readdir */
 };
 
 static struct fs_dirh *dirh_of(const struct fuse_file_info *fi)
@@ -423,7 +385,7 @@ int fs_releasedir(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	if (h)
-		cache_dirents_free(h->ents, h->n);
+		cache_dir_unref(h->dir);
 	free(h);
 	return 0;
 }
@@ -440,45 +402,30 @@ static int lookup_dir(struct fs_ctx *c, const char *path)
 	return S_ISDIR(o.st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* The entries of directory @path: cached, or listed now. 0 or -errno. */
-static int load_dir(struct fs_ctx *c, const char *path, struct cache_dirent **out, size_t *nout)
+/* The listing of directory @path (a new reference): cached, or listed now. */
+static int load_dir(struct fs_ctx *c, const char *path, struct cache_dir **out)
 {
-	struct cache_dirent *ents;
-	struct dlist l = { 0 };
+	struct cache_dir *d;
 	uint64_t token;
-	size_t n = 0;
 	int r;
 
-	if (cache_dir_get(c->cache, path, out, nout))
+	*out = cache_dir_get(c->cache, path);
+	if (*out)
 		return 0;
 	r = lookup_dir(c, path);
 	if (r)
 		return r;
 	token = cache_token(c->cache);
-	r = list_dir(c, path, &l);
+	d = cache_dir_new();
+	if (!d)
+		return -ENOMEM;
+	r = list_dir(c, path, token, d);
 	if (r) {
-		dlist_release(&l);
+		cache_dir_unref(d);
 		return r;
 	}
-	ents = calloc(l.n ? l.n : 1, sizeof(*ents));
-	if (!ents) {
-		dlist_release(&l);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < l.n; i++) {
-		if (l.v[i].gone)
-			continue;
-		ents[n].name = l.v[i].name;
-		l.v[i].name = NULL;
-		ents[n].st = l.v[i].st;
-		ents[n].has_stat = l.v[i].has_stat;
-		ents[n].listed = l.v[i].listed;
-		n++;
-	}
-	dlist_release(&l);
-	cache_dir_put(c->cache, path, token, ents, n);
-	*out = ents;
-	*nout = n;
+	cache_dir_put(c->cache, path, token, d);
+	*out = d;
 	return 0;
 }
 
@@ -487,40 +434,39 @@ int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 {
 	struct fs_ctx *c = fs_ctx_get();
 	struct fs_dirh *h = dirh_of(fi);
+	size_t n;
 	int r;
 
 	if (off < 0)
 		return -EINVAL;
-	if (!h->loaded || off == 0) {
-		cache_dirents_free(h->ents, h->n);
-		h->ents = NULL;
-		h->n = 0;
-		h->loaded = false;
-		r = load_dir(c, path, &h->ents, &h->n);
+	if (!h->dir || off == 0) {
+		cache_dir_unref(h->dir);
+		h->dir = NULL;
+		r = load_dir(c, path, &h->dir);
 		if (r)
 			return r;
-		h->loaded = true;
 	}
-	/* Position k: ".", "..", then ents[k - 2]; an entry's offset is k + 1. */
-	for (size_t k = (size_t)off; k < h->n + 2; k++) {
+	n = cache_dir_count(h->dir);
+	/* Position k: ".", "..", then entry k - 2; an entry's offset is k + 1. */
+	for (size_t k = (size_t)off; k < n + 2; k++) {
 		enum fuse_fill_dir_flags ff = 0;
-		struct cache_dirent *e;
+		struct cache_dirent e;
 		if (k < 2) {
 			if (filler(buf, k ? ".." : ".", NULL, (off_t)k + 1, 0))
 				break;
 			continue;
 		}
-		e = &h->ents[k - 2];
-		if (!e->has_stat)
-			stat_from_cache(c, path, e);
+		cache_dir_at(h->dir, k - 2, &e);
+		if (!e.has_stat)
+			stat_from_cache(c, path, &e);
 		/*
 		 * Entries with attributes go to the kernel with them (READDIRPLUS),
 		 * so that `ls -l` needs no lookup per name.
 		 */
-		if ((e->has_stat || e->listed) && (flags & FUSE_READDIR_PLUS) &&
-		    !is_open(c, path, e))
+		if ((e.has_stat || e.listed) && (flags & FUSE_READDIR_PLUS) &&
+		    !is_open(c, path, &e))
 			ff = FUSE_FILL_DIR_PLUS;
-		if (filler(buf, e->name, &e->st, (off_t)k + 1, ff))
+		if (filler(buf, e.name, &e.st, (off_t)k + 1, ff))
 			break;
 	}
 	return 0;
@@ -556,7 +502,7 @@ int fs_mkdir(const char *path, mode_t mode)
 		 * found nothing): creates in it need not ask the server whether
 		 * their names exist, for dir_ttl.
 		 */
-		cache_dir_put(c->cache, path, token, NULL, 0);
+		cache_dir_put(c->cache, path, token, NULL);
 		cache_dir_note(c->cache, path, S_IFDIR);
 		fs_touch_parent(c, path);
 	}

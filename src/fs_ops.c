@@ -145,11 +145,17 @@ static int probe_dir(struct fs_ctx *c, const char *dkey, bool *exists, bool *mar
 	return 0;
 }
 
-/* Look @path's name up in the cached listing of its parent directory. */
-static enum cache_hit in_parent_listing(struct fs_ctx *c, const char *path, mode_t *type)
+/*
+ * Look @path's name up in the cached listing of its parent directory.
+ * With @listed (not NULL): on CACHE_HIT, *listed tells whether @st holds
+ * the attributes the listing gave it.
+ */
+static enum cache_hit in_parent_listing(struct fs_ctx *c, const char *path, mode_t *type,
+					bool *listed, struct stat *st)
 {
 	const char *slash = strrchr(path, '/');
 	char parent[FS_KEYBUF + 2];
+	enum cache_hit hit;
 	size_t pl;
 
 	if (!slash)
@@ -159,7 +165,10 @@ static enum cache_hit in_parent_listing(struct fs_ctx *c, const char *path, mode
 		return CACHE_MISS;
 	memcpy(parent, path, pl);
 	parent[pl] = '\0';
-	return cache_dir_find(c->cache, parent, slash + 1, type);
+	hit = cache_dir_find(c->cache, parent, slash + 1, type);
+	if (hit == CACHE_HIT && listed)
+		*listed = cache_dir_listed(c->cache, parent, slash + 1, st);
+	return hit;
 }
 
 /*
@@ -172,7 +181,7 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 	char key[FS_KEYBUF], dkey[FS_KEYBUF];
 	struct cache_attr a;
 	struct fh *fh;
-	bool exists = false, marker = false;
+	bool exists = false, marker = false, listed = false;
 	mode_t type = 0;
 	uint64_t token;
 	int r;
@@ -229,12 +238,16 @@ int fs_lookup(struct fs_ctx *c, const char *path, bool want_info, struct fs_obj 
 	}
 
 	token = cache_token(c->cache);
-	switch (in_parent_listing(c, path, &type)) {
+	switch (in_parent_listing(c, path, &type, &listed, &o->st)) {
 	case CACHE_NEGATIVE:
 		/* A cached listing (or one we built by mkdir) has no such name. */
 		cache_put_negative(c->cache, path, token);
 		return -ENOENT;
 	case CACHE_HIT:
+		/* listing_attrs: what the listing said answers a plain stat. */
+		if (listed && !want_info && c->cfg->listing_attrs)
+			return 0;
+		memset(&o->st, 0, sizeof(o->st));
 		if (S_ISDIR(type)) {
 			exists = marker = true; /* a marker, or an implicit directory */
 			goto dir;

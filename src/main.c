@@ -374,8 +374,9 @@ static void log_stats(void *arg)
 		   "evictions=%lu dropped=%lu",
 		   f.cache.hits, f.cache.misses, f.cache.negative_hits, f.cache.n_stat,
 		   f.cache.evictions, f.cache.dropped);
-	log_notice("stats: dir cache: hits=%lu misses=%lu dirs=%zu entries=%zu", f.cache.dir_hits,
-		   f.cache.dir_misses, f.cache.n_dirs, f.cache.n_dirents);
+	log_notice("stats: dir cache: hits=%lu misses=%lu dirs=%zu entries=%zu bytes=%zu",
+		   f.cache.dir_hits, f.cache.dir_misses, f.cache.n_dirs, f.cache.n_dirents,
+		   f.cache.dir_bytes);
 	log_notice("stats: transfers: bytes_read=%" PRIu64 " bytes_written=%" PRIu64
 		   " requests=%lu retries=%lu failed=%lu",
 		   f.bytes_read, f.bytes_written, s.requests, s.retries, s.errors);

@@ -21,6 +21,8 @@
 #   BENCH_TIMEOUT    limit of one step in seconds (default 420); a step that
 #                    fails or runs out of time gets "fail" in its cell
 #   OBSMOUNT         the obsmount binary (default BUILD_DIR/obsmount)
+#   BENCH_SCALE=1    then run scale-bench.sh too (100,000-object listing,
+#                    10,000 open files, a 10 GiB file; its own SCALE_* knobs)
 set -uo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd -- "$here/../.." && pwd)
@@ -453,3 +455,8 @@ for r in $rows; do
 	for t in $tools; do line+=" ${R[$r.$t]:-–} |"; done
 	echo "$line"
 done
+
+if [ "${BENCH_SCALE:-0}" = 1 ]; then
+	echo
+	OBSMOUNT=$obsmount "$here/scale-bench.sh" "$build"
+fi

@@ -194,7 +194,7 @@ def read_text(path):
 
 STATS = {
     "stat cache": ("hits", "misses", "negative_hits", "entries", "evictions", "dropped"),
-    "dir cache": ("hits", "misses", "dirs", "entries"),
+    "dir cache": ("hits", "misses", "dirs", "entries", "bytes"),
     # "failed", not "errors": a stats line must not look like a problem.
     "transfers": ("bytes_read", "bytes_written", "requests", "retries", "failed"),
 }
@@ -246,6 +246,7 @@ def test_log_file_sigusr1_sighup(admin):
         assert t["failed"] == 0
         assert st["stat cache"]["entries"] >= 1
         assert st["stat cache"]["hits"] >= 1
+        assert st["dir cache"]["entries"] >= 1 and st["dir cache"]["bytes"] > 0
 
         # The daemon is alive and the mount works after both signals.
         os.rename(log, log + ".1")

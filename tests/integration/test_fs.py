@@ -515,6 +515,11 @@ def test_listing_attrs_requests(rgw, tmp_path, listing_attrs):
             sts = {n: os.lstat(m.path("big", n)) for n in names + ["s3fs", "sub"]}
             heads = requests_in_log(m, since, "HEAD")
             lists = [r for r in requests_in_log(m, since, "GET") if "list-type=2" in r]
+            # Again within dir_ttl: the same, from the cached listing alone.
+            since = os.path.getsize(m.logpath)
+            again = subprocess.run(["ls", "-l", "--time-style=+%s", m.path("big")],
+                                   check=True, stdout=subprocess.PIPE).stdout.decode()
+            sent_again = requests_in_log(m, since, "HEAD") + requests_in_log(m, since, "GET")
             s3fs_st = os.lstat(m.path("big", "s3fs"))
             with open(m.path("big", "s3fs"), "rb") as f:
                 assert f.read() == b"s"
@@ -526,6 +531,7 @@ def test_listing_attrs_requests(rgw, tmp_path, listing_attrs):
         assert stat.S_ISDIR(sts["sub"].st_mode)
         assert abs(sts["f0000"].st_mtime - lm) < 2
         assert 2 <= len(lists) <= 4, lists
+        assert again == out and not sent_again, sent_again
         if listing_attrs == "1":
             # The directory itself may be looked up; its entries are not.
             assert len(heads) <= 3, heads
