@@ -25,6 +25,7 @@
 #include "upload.h"
 #include "util/bigmem.h"
 #include "util/crc32c.h"
+#include "util/hash.h"
 
 /* Largest single ranged GET when filling staging before an upload. */
 #define FETCH_MAX ((size_t)8 * 1024 * 1024)
@@ -581,32 +582,120 @@ void fh_ctx_free(struct fh_ctx *ctx)
 		log_msg(LOG_LVL_INFO, LOG_CAT_FH, "open files left at shutdown");
 	mpu_pool_free(ctx->pool);
 	mpu_ctx_free(ctx->up);
+	free(ctx->buckets);
 	stage_mem_destroy(&ctx->mem);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }
 
+/*
+ * The table of open files: a list to walk (flush_all, holds) and a hash
+ * of the keys to find one, so that opening, finding and closing a file
+ * cost the same with 10,000 files open as with one.
+ */
+static size_t bucket_of(const struct fh_ctx *ctx, const char *key)
+{
+	return fnv1a(key, strlen(key)) % ctx->n_buckets;
+}
+
+/* Double the buckets once there are more files than buckets. ctx->lock held. */
+static void table_grow(struct fh_ctx *ctx)
+{
+	size_t n = ctx->n_buckets ? ctx->n_buckets * 2 : 64;
+	struct fh_file **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return; /* longer chains, still correct */
+	free(ctx->buckets);
+	ctx->buckets = b;
+	ctx->n_buckets = n;
+	for (struct fh_file *f = ctx->files; f; f = f->next) {
+		size_t i = bucket_of(ctx, f->key);
+		f->hnext = b[i];
+		b[i] = f;
+	}
+}
+
 /* ctx->lock held */
 static struct fh_file *table_find(struct fh_ctx *ctx, const char *key)
 {
-	for (struct fh_file *f = ctx->files; f; f = f->next) {
+	if (!ctx->n_buckets) {
+		/* no memory for buckets yet: the list has them all */
+		for (struct fh_file *f = ctx->files; f; f = f->next) {
+			if (strcmp(f->key, key) == 0)
+				return f;
+		}
+		return NULL;
+	}
+	for (struct fh_file *f = ctx->buckets[bucket_of(ctx, key)]; f; f = f->hnext) {
 		if (strcmp(f->key, key) == 0)
 			return f;
 	}
 	return NULL;
 }
 
-/* ctx->lock held */
-static void table_unlink(struct fh_ctx *ctx, struct fh_file *f)
+/* Take @f (under its key) out of its bucket. ctx->lock held. */
+static void bucket_remove(struct fh_ctx *ctx, struct fh_file *f)
 {
-	for (struct fh_file **pp = &ctx->files; *pp; pp = &(*pp)->next) {
+	for (struct fh_file **pp = &ctx->buckets[bucket_of(ctx, f->key)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == f) {
-			*pp = f->next;
+			*pp = f->hnext;
 			break;
 		}
 	}
-	f->next = NULL;
+	f->hnext = NULL;
+}
+
+/* Enter @f, not in the table yet, under its key. ctx->lock held. */
+static void table_insert(struct fh_ctx *ctx, struct fh_file *f)
+{
+	if (ctx->n_files >= ctx->n_buckets)
+		table_grow(ctx);
+	f->prev = NULL;
+	f->next = ctx->files;
+	if (ctx->files)
+		ctx->files->prev = f;
+	ctx->files = f;
+	ctx->n_files++;
+	f->in_table = true;
+	f->hnext = NULL;
+	if (ctx->n_buckets) {
+		size_t i = bucket_of(ctx, f->key);
+		f->hnext = ctx->buckets[i];
+		ctx->buckets[i] = f;
+	}
+}
+
+/* ctx->lock held */
+static void table_unlink(struct fh_ctx *ctx, struct fh_file *f)
+{
+	if (ctx->n_buckets)
+		bucket_remove(ctx, f);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		ctx->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->next = f->prev = NULL;
 	f->in_table = false;
+	ctx->n_files--;
+}
+
+/* @f's key becomes @key (owned now). ctx->lock held. */
+static void table_rekey(struct fh_ctx *ctx, struct fh_file *f, char *key)
+{
+	bool in = f->in_table && ctx->n_buckets;
+
+	if (in)
+		bucket_remove(ctx, f);
+	free(f->key);
+	f->key = key;
+	if (in) {
+		size_t i = bucket_of(ctx, f->key);
+		f->hnext = ctx->buckets[i];
+		ctx->buckets[i] = f;
+	}
 }
 
 static void ra_setup(struct fh_file *f)
@@ -825,9 +914,7 @@ int fh_open(struct fh_ctx *ctx, const char *key, const struct store_info *info,
 			f = mine;
 			mine = NULL;
 			f->refs = 1;
-			f->in_table = true;
-			f->next = ctx->files;
-			ctx->files = f;
+			table_insert(ctx, f);
 			flags &= ~O_TRUNC; /* file_new() applied it */
 		}
 		pthread_mutex_unlock(&ctx->lock);
@@ -975,8 +1062,7 @@ int fh_rename_key(struct fh_ctx *ctx, const char *oldkey, const char *newkey)
 	other = table_find(ctx, newkey);
 	if (other && other != f)
 		table_unlink(ctx, other); /* replaced: its handles live on, detached */
-	free(f->key);
-	f->key = nk;
+	table_rekey(ctx, f, nk);
 	/* the copy there has an ETag of its own, not known here: reads go unpinned */
 	f->etag[0] = '\0';
 	pthread_mutex_unlock(&ctx->lock);
@@ -1142,8 +1228,7 @@ void fh_hold_end(struct fh_hold *h, bool moved)
 		struct fh_file *other = table_find(ctx, h->newkey[i]);
 		if (other && other != f)
 			table_unlink(ctx, other);
-		free(f->key);
-		f->key = h->newkey[i];
+		table_rekey(ctx, f, h->newkey[i]);
 		h->newkey[i] = NULL;
 		f->etag[0] = '\0'; /* as in fh_rename_key() */
 		pthread_mutex_unlock(&ctx->lock);

@@ -70,6 +70,9 @@ struct fh_ctx {
 	unsigned parallel;     /* cfg->parallel, at least 1 */
 	pthread_mutex_t lock;
 	struct fh_file *files; /* ctx->lock: every file reachable by key */
+	/* ctx->lock: the same files by key (chained on hnext); NULL until the first */
+	struct fh_file **buckets;
+	size_t n_buckets, n_files;
 	/* memory staging and upload buffers (idle ones too), all files */
 	struct stage_mem mem;
 };
@@ -98,9 +101,10 @@ struct fh_slot {
  */
 struct fh_file {
 	struct fh_ctx *ctx;
-	struct fh_file *next; /* ctx->lock */
-	unsigned refs;	      /* ctx->lock */
-	bool in_table;	      /* ctx->lock */
+	struct fh_file *next, *prev; /* ctx->lock: ctx->files */
+	struct fh_file *hnext;	     /* ctx->lock: the bucket chain */
+	unsigned refs;		     /* ctx->lock */
+	bool in_table;		     /* ctx->lock */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* any change of flushing, parts, slots */

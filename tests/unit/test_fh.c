@@ -965,6 +965,50 @@ static void test_stream_moves_sent_parts_to_disk(void **state)
 	env_free(e);
 }
 
+/* Thousands of files open at once: each is found by its key, also after a rename. */
+static void test_many_open_files(void **state)
+{
+	enum { N = 5000 };
+	struct env *e = env_new(false, PS, 2);
+	struct fh **h = calloc(N, sizeof(*h));
+	char key[64];
+
+	(void)state;
+	assert_non_null(h);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "d/f%d", i);
+		h[i] = open_new(e, key);
+		assert_int_equal(fh_write(h[i], key, strlen(key), 0), 0);
+	}
+	/* a second open shares the file */
+	struct fh *again = NULL;
+	assert_int_equal(fh_open(e->ctx, "d/f4321", NULL, NULL, O_RDWR, &again), 0);
+	assert_ptr_equal(again->f, h[4321]->f);
+	assert_int_equal(fh_release(again), 0);
+	for (int i = 0; i < N; i += 7) {
+		char to[64];
+		snprintf(key, sizeof(key), "d/f%d", i);
+		snprintf(to, sizeof(to), "e/g%d", i);
+		assert_int_equal(fh_rename_key(e->ctx, key, to), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		char to[64];
+		snprintf(key, sizeof(key), "d/f%d", i);
+		snprintf(to, sizeof(to), "e/g%d", i);
+		struct fh *found = fh_find(e->ctx, i % 7 ? key : to);
+		assert_non_null(found);
+		assert_ptr_equal(found->f, h[i]->f);
+		assert_int_equal(fh_release(found), 0);
+		assert_null(fh_find(e->ctx, i % 7 ? to : key));
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(fh_release(h[i]), 0);
+	assert_null(fh_find(e->ctx, "d/f1"));
+	assert_null(e->ctx->files);
+	free(h);
+	env_free(e);
+}
+
 static void test_shared_and_rename(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 2);
@@ -1800,6 +1844,7 @@ int main(void)
 		cmocka_unit_test(test_spill_over_mem_limit),
 		cmocka_unit_test(test_parts_share_mem_limit),
 		cmocka_unit_test(test_stream_moves_sent_parts_to_disk),
+		cmocka_unit_test(test_many_open_files),
 		BOTH(test_shared_and_rename),
 		BOTH(test_complete_reply_lost),
 		BOTH(test_unlink_fails_keeps_data),
