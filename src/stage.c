@@ -236,20 +236,68 @@ static bool in_mem(const struct stage *s, size_t idx)
 	return idx < s->n_chunks && s->chunks[idx];
 }
 
+/* Bytes of memory chunk @idx. */
+static size_t cap_of(const struct stage *s, size_t idx)
+{
+	return idx == 0 && s->cap0 ? s->cap0 : CHUNK;
+}
+
 static void chunk_free(struct stage *s, size_t idx)
 {
-	chunk_give(s->mem, s->chunks[idx]);
+	if (idx == 0 && s->cap0) {
+		free(s->chunks[0]);
+		stage_mem_give(s->mem, s->cap0);
+		s->mem_bytes -= s->cap0;
+		s->cap0 = 0;
+	} else {
+		chunk_give(s->mem, s->chunks[idx]);
+		s->mem_bytes -= CHUNK;
+	}
 	s->chunks[idx] = NULL;
 	s->fl[idx] = 0;
-	s->mem_bytes -= CHUNK;
+}
+
+static size_t page_up(size_t n)
+{
+	return (n + 4095) / 4096 * 4096;
+}
+
+/*
+ * Let a small chunk 0 hold its first @need bytes, zeros past the old end:
+ * it grows (by doubling, at least) up to a whole chunk. 0, -ENOSPC (over
+ * budget, unless @force) or -ENOMEM.
+ */
+static int grow0(struct stage *s, size_t need, bool force)
+{
+	size_t cap = s->cap0, ncap;
+	unsigned char *p;
+
+	if (!cap || need <= cap)
+		return 0;
+	ncap = page_up(need) > cap * 2 ? page_up(need) : cap * 2;
+	if (ncap > CHUNK)
+		ncap = CHUNK;
+	if (!stage_mem_take(s->mem, ncap - cap, force))
+		return -ENOSPC;
+	p = realloc(s->chunks[0], ncap);
+	if (!p) {
+		stage_mem_give(s->mem, ncap - cap);
+		return -ENOMEM;
+	}
+	memset(p + cap, 0, ncap - cap);
+	s->chunks[0] = p;
+	s->mem_bytes += ncap - cap;
+	s->cap0 = ncap == CHUNK ? 0 : ncap;
+	return 0;
 }
 
 /*
  * Give chunk @idx memory (zeros unless @whole: the caller fills all of
- * it). 0, -ENOSPC (over budget, or too far past the highest write for the
- * table to grow) or -ENOMEM.
+ * it); chunk 0 of a write ending at @need < CHUNK gets only that much,
+ * rounded to a page. 0, -ENOSPC (over budget, or too far past the highest
+ * write for the table to grow) or -ENOMEM.
  */
-static int chunk_new(struct stage *s, size_t idx, bool whole)
+static int chunk_new(struct stage *s, size_t idx, bool whole, size_t need)
 {
 	size_t far = s->mem->limit / CHUNK * 8 + 64;
 
@@ -272,6 +320,20 @@ static int chunk_new(struct stage *s, size_t idx, bool whole)
 		s->n_chunks = n;
 	}
 	int err = 0;
+	if (idx == 0 && !whole && page_up(need) < CHUNK) {
+		size_t cap = page_up(need);
+		if (!stage_mem_take(s->mem, cap, false))
+			return -ENOSPC;
+		s->chunks[0] = calloc(1, cap);
+		if (!s->chunks[0]) {
+			stage_mem_give(s->mem, cap);
+			return -ENOMEM;
+		}
+		s->fl[0] = 0;
+		s->cap0 = cap;
+		s->mem_bytes += cap;
+		return 0;
+	}
 	s->chunks[idx] = chunk_take(s->mem, &err);
 	if (!s->chunks[idx])
 		return err;
@@ -341,7 +403,10 @@ int stage_pread(struct stage *s, void *buf, size_t len, uint64_t off)
 		size_t idx = (size_t)(off / CHUNK), in = (size_t)(off % CHUNK);
 		if (in_mem(s, idx)) {
 			size_t n = CHUNK - in < end - off ? CHUNK - in : (size_t)(end - off);
-			memcpy(p, s->chunks[idx] + in, n);
+			size_t cap = cap_of(s, idx), have = in >= cap ? 0 : cap - in;
+			have = have < n ? have : n;
+			memcpy(p, s->chunks[idx] + in, have);
+			memset(p + have, 0, n - have);
 			p += n;
 			off += n;
 			continue;
@@ -374,9 +439,15 @@ int stage_pwrite(struct stage *s, const void *buf, size_t len, uint64_t off)
 		if (!in_mem(s, idx) && !s->disk_only &&
 		    (s->fd < 0 || (uint64_t)idx * CHUNK >= s->disk_hi)) {
 			/* nothing of this chunk is on disk: it goes to memory */
-			err = chunk_new(s, idx, in == 0 && n == CHUNK);
+			err = chunk_new(s, idx, in == 0 && n == CHUNK, in + n);
 			if (err == -ENOSPC)
 				err = stage_spill(s); /* and write it through below */
+			if (err)
+				break;
+		}
+		if (idx == 0 && in_mem(s, 0) && (err = grow0(s, in + n, false)) != 0) {
+			if (err == -ENOSPC)
+				err = stage_spill(s); /* chunk 0 goes too: written through below */
 			if (err)
 				break;
 		}
@@ -411,7 +482,9 @@ int stage_zero(struct stage *s, uint64_t off, size_t len)
 		size_t idx = (size_t)(off / CHUNK), in = (size_t)(off % CHUNK);
 		if (in_mem(s, idx)) {
 			size_t n = CHUNK - in < end - off ? CHUNK - in : (size_t)(end - off);
-			memset(s->chunks[idx] + in, 0, n);
+			size_t cap = cap_of(s, idx);
+			if (in < cap)
+				memset(s->chunks[idx] + in, 0, n < cap - in ? n : cap - in);
 			s->fl[idx] &= (unsigned char)~F_CLEAN;
 			off += n;
 			continue;
@@ -441,15 +514,15 @@ int stage_truncate(struct stage *s, uint64_t size)
 			continue;
 		if (s->fl[i] & F_EVICTING) {
 			/* an eviction writes from it: it stays, as zeros, until released */
-			memset(s->chunks[i], 0, CHUNK);
+			memset(s->chunks[i], 0, cap_of(s, i));
 			s->fl[i] &= (unsigned char)~F_CLEAN;
 		} else {
 			chunk_free(s, i);
 		}
 	}
 	size_t idx = (size_t)(size / CHUNK), in = (size_t)(size % CHUNK);
-	if (in && in_mem(s, idx)) {
-		memset(s->chunks[idx] + in, 0, CHUNK - in);
+	if (in && in_mem(s, idx) && in < cap_of(s, idx)) {
+		memset(s->chunks[idx] + in, 0, cap_of(s, idx) - in);
 		s->fl[idx] &= (unsigned char)~F_CLEAN;
 	}
 	if (s->hi > size)
@@ -463,6 +536,9 @@ int stage_spill(struct stage *s)
 	int err = file_open(s);
 
 	if (err)
+		return err;
+	/* a small chunk 0 is written whole, zeros and all: it is freed at once */
+	if (in_mem(s, 0) && (err = grow0(s, CHUNK, true)) != 0)
 		return err;
 	/* chunks an eviction writes from stay until it ends: it frees them */
 	for (size_t i = 0; i < s->n_chunks; i++) {
@@ -521,7 +597,7 @@ bool stage_evict_begin(struct stage *s, const void *data, size_t len, uint64_t o
 	if (!ev->runs)
 		return false;
 	for (size_t i = first; i < end; i++) {
-		if (!s->chunks[i] || (s->fl[i] & F_EVICTING) ||
+		if (!s->chunks[i] || (s->fl[i] & F_EVICTING) || (i == 0 && s->cap0) ||
 		    memcmp(s->chunks[i], d + ((uint64_t)i * CHUNK - off), CHUNK) != 0)
 			continue;
 		s->fl[i] |= F_EVICTING | F_CLEAN;

@@ -61,7 +61,13 @@ struct stage {
 	unsigned char **chunks; /* NULL: the byte is the file's (or zero) */
 	unsigned char *fl;	/* per chunk: STAGE_F_* */
 	size_t n_chunks;
-	size_t mem_bytes;  /* of chunks, accounted in mem->used */
+	size_t mem_bytes; /* of chunks, accounted in mem->used */
+	/*
+	 * Bytes of chunk 0 while a small file keeps it smaller than a chunk
+	 * (a 4 KiB file takes 4 KiB, not 64), else 0. Past them it reads as
+	 * zeros.
+	 */
+	size_t cap0;
 	uint64_t disk_hi;  /* the temporary file holds nothing from here on */
 	uint64_t hi;	   /* end of the highest write (how far the table may grow) */
 	bool disk_only;	   /* new bytes go to the file, not to memory chunks */

@@ -199,6 +199,47 @@ static void test_truncate_and_spill_during_eviction(void **state)
 	env_free(e);
 }
 
+/* A small file takes a page or so of memory, not a whole chunk; it grows as written. */
+static void test_small_file(void **state)
+{
+	struct env *e = env_new(4 * CH);
+	unsigned char *d = rnd(3 * CH, 8), *want = calloc(1, 2 * CH);
+	struct stage more[20];
+
+	(void)state;
+	assert_int_equal(stage_pwrite(&e->s, d, 100, 0), 0);
+	assert_int_equal(e->s.mem_bytes, 4096);
+	memcpy(want, d, 100);
+	assert_int_equal(stage_pwrite(&e->s, d + 100, 1000, 5000), 0);
+	assert_int_equal(e->s.mem_bytes, 8192);
+	memcpy(want + 5000, d + 100, 1000);
+	assert_stage(&e->s, want, 2 * CH);
+	assert_int_equal(stage_zero(&e->s, 50, 20000), 0);
+	memset(want + 50, 0, 20000);
+	assert_stage(&e->s, want, 2 * CH);
+	assert_int_equal(stage_truncate(&e->s, 60), 0);
+	memset(want + 60, 0, 2 * CH - 60);
+	assert_stage(&e->s, want, 2 * CH);
+	/* twenty more small files fit in a budget of four chunks */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(stage_init(&more[i], &e->mem, NULL), 0);
+		assert_int_equal(stage_pwrite(&more[i], d, 3000, 0), 0);
+		assert_false(more[i].disk_only);
+	}
+	/* growing past a chunk, then a spill, keeps every byte */
+	assert_int_equal(stage_pwrite(&e->s, d, 3 * CH, 10), 0);
+	memcpy(want + 10, d, 2 * CH - 10);
+	assert_stage(&e->s, want, 2 * CH);
+	assert_int_equal(stage_spill(&e->s), 0);
+	assert_int_equal(e->s.mem_bytes, 0);
+	assert_stage(&e->s, want, 2 * CH);
+	for (int i = 0; i < 20; i++)
+		stage_release(&more[i]);
+	free(d);
+	free(want);
+	env_free(e);
+}
+
 /* Over budget, staging moves to the file and stays there. */
 static void test_spill_over_budget(void **state)
 {
@@ -268,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_evict_sent_parts),
 		cmocka_unit_test(test_evict_skips_changed),
 		cmocka_unit_test(test_truncate_and_spill_during_eviction),
+		cmocka_unit_test(test_small_file),
 		cmocka_unit_test(test_spill_over_budget),
 		cmocka_unit_test(test_far_write),
 		cmocka_unit_test(test_evict_without_direct),
