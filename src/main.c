@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
@@ -459,6 +460,24 @@ static void probe_checksum(struct mount *m)
 			verified ? ": bodies go without Content-MD5" : ": Content-MD5 stays");
 }
 
+/*
+ * Every open file that outgrows its share of the memory budget is staged
+ * in a temporary file of its own: with the usual soft limit of 1,024
+ * descriptors, the thousandth such file would fail with EMFILE. Raise the
+ * soft limit to the hard one, as far as it goes.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_msg(LOG_LVL_DEBUG, LOG_CAT_MAIN, "cannot raise the limit of open files: %s",
+			strerror(errno));
+}
+
 /* Undo the octal escapes of a path in /proc/self/mountinfo, in place. */
 static void mountinfo_unescape(char *s)
 {
@@ -553,6 +572,7 @@ static int run(struct fuse_args *args, struct mount *m)
 	}
 	raise_readahead(real);
 	free(real);
+	raise_nofile();
 	se = fuse_get_session(m->fuse);
 	if (fuse_daemonize(m->fo.foreground) != 0) {
 		fuse_unmount(m->fuse);
