@@ -141,7 +141,7 @@ def test_lazy_umount_with_open_file(admin):
         f.write(tail)
     finally:
         f.close()
-    assert wait_exit(m) == 0
+    assert wait_exit(m) == 0, m.read_log()
     assert sha(m.s3.get_object(m.bucket, "open.bin").body) == sha(head + tail)
     assert_clean_log(m)
 
