@@ -161,28 +161,33 @@ static int tmp_open(const char *dir, int *fd)
 }
 
 /*
- * Open the temporary file in $TMPDIR (or /var/tmp, which survives reboots
- * less often than it is tmpfs), with a second, O_DIRECT description of it
- * where the file system has one (tmpfs has not).
+ * Open the temporary file in @dir, or in $TMPDIR (else /var/tmp, which
+ * survives reboots less often than it is tmpfs); with @direct, also a
+ * second, O_DIRECT description of it where the file system has one
+ * (tmpfs has not).
  */
-static int file_open(struct stage *s)
+static int file_open(struct stage *s, const char *dir, bool direct)
 {
-	const char *dir = getenv("TMPDIR");
 	char self[64];
 	int err;
 
 	if (s->fd >= 0)
 		return 0;
-	if (!dir || dir[0] != '/')
-		dir = "/var/tmp";
+	if (!dir) {
+		dir = getenv("TMPDIR");
+		if (!dir || dir[0] != '/')
+			dir = "/var/tmp";
+	}
 	err = tmp_open(dir, &s->fd);
 	if (err) {
 		log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s", dir,
 			strerror(-err));
 		return err;
 	}
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->fd);
-	s->dfd = open(self, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (direct) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", s->fd);
+		s->dfd = open(self, O_RDWR | O_DIRECT | O_CLOEXEC);
+	}
 	return 0;
 }
 
@@ -364,14 +369,11 @@ int stage_init(struct stage *s, struct stage_mem *mem, const char *cache_dir)
 	s->dfd = -1;
 	if (!cache_dir)
 		return 0;
-	int err = tmp_open(cache_dir, &s->fd);
-	if (err) {
-		log_msg(LOG_LVL_ERR, LOG_CAT_FH, "cannot create staging file in '%s': %s",
-			cache_dir, strerror(-err));
-		return err;
-	}
-	s->disk_only = true;
-	return 0;
+	/* staged there from the start, never in memory: nothing is evicted */
+	int err = file_open(s, cache_dir, false);
+	if (!err)
+		s->disk_only = true;
+	return err;
 }
 
 void stage_release(struct stage *s)
@@ -460,7 +462,7 @@ int stage_pwrite(struct stage *s, const void *buf, size_t len, uint64_t off)
 		}
 		/* the file holds these chunks: write through */
 		uint64_t lim = file_run_end(s, off, end);
-		if (s->fd < 0 && (err = file_open(s)) != 0)
+		if (s->fd < 0 && (err = file_open(s, NULL, true)) != 0)
 			break;
 		err = pwrite_all(s->fd, p, (size_t)(lim - off), off);
 		raise_disk_hi(s, lim);
@@ -533,7 +535,7 @@ int stage_truncate(struct stage *s, uint64_t size)
 int stage_spill(struct stage *s)
 {
 	size_t moved = 0;
-	int err = file_open(s);
+	int err = file_open(s, NULL, true);
 
 	if (err)
 		return err;
@@ -573,7 +575,7 @@ void stage_keep_on_disk(struct stage *s)
 	if (s->disk_only || s->evict)
 		return;
 	/* a failure was logged: the chunks stay in memory until a spill */
-	if (file_open(s) == 0)
+	if (file_open(s, NULL, true) == 0)
 		s->evict = true;
 }
 
