@@ -566,6 +566,14 @@ int fh_ctx_new(const struct fh_cfg *cfg, struct store *st, struct fh_ctx **out)
 		free(ctx);
 		return -ENOMEM;
 	}
+	ctx->n_buckets = 64;
+	ctx->buckets = calloc(ctx->n_buckets, sizeof(*ctx->buckets));
+	if (!ctx->buckets) {
+		mpu_pool_free(ctx->pool);
+		mpu_ctx_free(ctx->up);
+		free(ctx);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
 	stage_mem_init(&ctx->mem, cfg->mem_limit);
 	*out = ctx;
@@ -598,40 +606,13 @@ static size_t bucket_of(const struct fh_ctx *ctx, const char *key)
 	return fnv1a(key, strlen(key)) % ctx->n_buckets;
 }
 
-/* Double the buckets once there are more files than buckets. ctx->lock held. */
-static void table_grow(struct fh_ctx *ctx)
+/* Put @f in the bucket of its key. ctx->lock held. */
+static void bucket_add(struct fh_ctx *ctx, struct fh_file *f)
 {
-	size_t n = ctx->n_buckets ? ctx->n_buckets * 2 : 64;
-	struct fh_file **b = calloc(n, sizeof(*b));
+	size_t i = bucket_of(ctx, f->key);
 
-	if (!b)
-		return; /* longer chains, still correct */
-	free(ctx->buckets);
-	ctx->buckets = b;
-	ctx->n_buckets = n;
-	for (struct fh_file *f = ctx->files; f; f = f->next) {
-		size_t i = bucket_of(ctx, f->key);
-		f->hnext = b[i];
-		b[i] = f;
-	}
-}
-
-/* ctx->lock held */
-static struct fh_file *table_find(struct fh_ctx *ctx, const char *key)
-{
-	if (!ctx->n_buckets) {
-		/* no memory for buckets yet: the list has them all */
-		for (struct fh_file *f = ctx->files; f; f = f->next) {
-			if (strcmp(f->key, key) == 0)
-				return f;
-		}
-		return NULL;
-	}
-	for (struct fh_file *f = ctx->buckets[bucket_of(ctx, key)]; f; f = f->hnext) {
-		if (strcmp(f->key, key) == 0)
-			return f;
-	}
-	return NULL;
+	f->hnext = ctx->buckets[i];
+	ctx->buckets[i] = f;
 }
 
 /* Take @f (under its key) out of its bucket. ctx->lock held. */
@@ -646,6 +627,34 @@ static void bucket_remove(struct fh_ctx *ctx, struct fh_file *f)
 	f->hnext = NULL;
 }
 
+/*
+ * Double the buckets once there are more files than buckets. Without the
+ * memory the chains just grow longer. ctx->lock held.
+ */
+static void table_grow(struct fh_ctx *ctx)
+{
+	size_t n = ctx->n_buckets * 2;
+	struct fh_file **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	free(ctx->buckets);
+	ctx->buckets = b;
+	ctx->n_buckets = n;
+	for (struct fh_file *f = ctx->files; f; f = f->next)
+		bucket_add(ctx, f);
+}
+
+/* ctx->lock held */
+static struct fh_file *table_find(struct fh_ctx *ctx, const char *key)
+{
+	for (struct fh_file *f = ctx->buckets[bucket_of(ctx, key)]; f; f = f->hnext) {
+		if (strcmp(f->key, key) == 0)
+			return f;
+	}
+	return NULL;
+}
+
 /* Enter @f, not in the table yet, under its key. ctx->lock held. */
 static void table_insert(struct fh_ctx *ctx, struct fh_file *f)
 {
@@ -658,19 +667,13 @@ static void table_insert(struct fh_ctx *ctx, struct fh_file *f)
 	ctx->files = f;
 	ctx->n_files++;
 	f->in_table = true;
-	f->hnext = NULL;
-	if (ctx->n_buckets) {
-		size_t i = bucket_of(ctx, f->key);
-		f->hnext = ctx->buckets[i];
-		ctx->buckets[i] = f;
-	}
+	bucket_add(ctx, f);
 }
 
 /* ctx->lock held */
 static void table_unlink(struct fh_ctx *ctx, struct fh_file *f)
 {
-	if (ctx->n_buckets)
-		bucket_remove(ctx, f);
+	bucket_remove(ctx, f);
 	if (f->prev)
 		f->prev->next = f->next;
 	else
@@ -685,17 +688,12 @@ static void table_unlink(struct fh_ctx *ctx, struct fh_file *f)
 /* @f's key becomes @key (owned now). ctx->lock held. */
 static void table_rekey(struct fh_ctx *ctx, struct fh_file *f, char *key)
 {
-	bool in = f->in_table && ctx->n_buckets;
-
-	if (in)
+	if (f->in_table)
 		bucket_remove(ctx, f);
 	free(f->key);
 	f->key = key;
-	if (in) {
-		size_t i = bucket_of(ctx, f->key);
-		f->hnext = ctx->buckets[i];
-		ctx->buckets[i] = f;
-	}
+	if (f->in_table)
+		bucket_add(ctx, f);
 }
 
 static void ra_setup(struct fh_file *f)

@@ -70,7 +70,7 @@ struct fh_ctx {
 	unsigned parallel;     /* cfg->parallel, at least 1 */
 	pthread_mutex_t lock;
 	struct fh_file *files; /* ctx->lock: every file reachable by key */
-	/* ctx->lock: the same files by key (chained on hnext); NULL until the first */
+	/* ctx->lock: the same files by key, chained on hnext */
 	struct fh_file **buckets;
 	size_t n_buckets, n_files;
 	/* memory staging and upload buffers (idle ones too), all files */
