@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -535,12 +536,14 @@ static void raise_readahead(const char *real)
 		return;
 	char path[64];
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
-	f = fopen(path, "we");
-	if (!f || fputs("1024\n", f) < 0 || fclose(f) != 0) {
-		if (f)
-			fclose(f);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : write(fd, "1024\n", 5);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (n != 5) {
 		log_msg(LOG_LVL_DEBUG, LOG_CAT_MAIN, "read-ahead stays at the kernel's: %s",
-			strerror(errno));
+			strerror(n < 0 ? err : EIO));
 		return;
 	}
 	log_msg(LOG_LVL_DEBUG, LOG_CAT_MAIN, "read-ahead of %u:%u raised to 1024 KiB", maj, min);
