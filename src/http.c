@@ -45,6 +45,7 @@ struct http_pool {
 	bool expect_continue;
 	char *ca_file;		    /* owned, or NULL */
 	struct curl_slist *resolve; /* owned, or NULL */
+	struct http_direct *direct; /* the direct GET path (owned), or NULL */
 	/* The sockets of the shared connections, for ack_now(). */
 	pthread_mutex_t socks_lock;
 	curl_socket_t socks[HTTP_SOCKS_MAX]; /* socks_lock; n_socks of them */
@@ -127,6 +128,9 @@ struct http_pool *http_pool_new(const struct http_pool_cfg *cfg)
 		goto fail;
 	if (share_setup(p) < 0)
 		goto fail;
+	/* without it (a proxy is set, or no memory) every request takes libcurl */
+	if (!cfg->curl_only)
+		p->direct = http_direct_new(cfg, p->max_conns);
 	return p;
 fail:
 	http_pool_free(p);
@@ -137,6 +141,7 @@ void http_pool_free(struct http_pool *p)
 {
 	if (!p)
 		return;
+	http_direct_free(p->direct);
 	for (size_t i = 0; i < p->n_idle; i++)
 		curl_easy_cleanup(p->idle[i]);
 	free(p->idle);
@@ -665,7 +670,7 @@ static const struct {
 	{ CURLE_URL_MALFORMAT, -EINVAL },
 };
 
-static int map_curl(CURLcode c)
+int http_map_curl(CURLcode c)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(curl_errs); i++)
 		if (curl_errs[i].code == c)
@@ -688,7 +693,7 @@ static bool parse_u64(const char *s, const char *end, uint64_t *out)
 }
 
 /* Did we get exactly the body the reply announced? */
-static int check_length(const struct http_request *req, const struct http_response *r)
+int http_check_length(const struct http_request *req, const struct http_response *r)
 {
 	if (is_method(req, "HEAD") || r->status == 204 || r->status == 304)
 		return 0;
@@ -729,7 +734,7 @@ static int setup(CURL *h, const struct http_pool *p, const struct http_request *
 		c = set_method(h, req);
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
-	return c ? map_curl(c) : 0;
+	return c ? http_map_curl(c) : 0;
 }
 
 static bool valid_request(const struct http_request *req)
@@ -756,6 +761,13 @@ int http_exec(struct http_pool *p, const struct http_request *req, struct http_r
 	resp->body.max = req->body_max ? req->body_max : HTTP_BODY_MAX;
 	if (!valid_request(req))
 		return -EINVAL;
+	if (http_direct_takes(p->direct, req)) {
+		rc = http_direct_exec(p->direct, req, resp);
+		if (rc != HTTP_DIRECT_FALLBACK)
+			return rc;
+		http_response_release(resp);
+		resp->body.max = req->body_max ? req->body_max : HTTP_BODY_MAX;
+	}
 	CURL *h = handle_get(p);
 	if (!h)
 		return -ENOMEM;
@@ -770,11 +782,11 @@ int http_exec(struct http_pool *p, const struct http_request *req, struct http_r
 	if (x.err)
 		rc = x.err;
 	else
-		rc = map_curl(c);
+		rc = http_map_curl(c);
 	if (c != CURLE_OK)
 		snprintf(resp->error, sizeof(resp->error), "%s",
 			 errbuf[0] ? errbuf : curl_easy_strerror(c));
-	if (!rc && check_length(req, resp)) {
+	if (!rc && http_check_length(req, resp)) {
 		rc = -EIO;
 		snprintf(resp->error, sizeof(resp->error),
 			 "body length %" PRIu64 " does not match the reply's headers",

@@ -2,9 +2,10 @@
 /*
  * HTTP transport: a pool of reusable libcurl easy handles sharing DNS, TLS
  * sessions and connections, and http_exec(), which performs exactly one
- * attempt of one request. No retries (each retry must be re-signed, so they
- * live in s3_perform()), no signing, no S3 knowledge. The only module that
- * includes curl/curl.h.
+ * attempt of one request. A GET into the caller's buffer takes connections
+ * of its own, which libcurl opens (http_direct.c). No retries (each retry
+ * must be re-signed, so they live in s3_perform()), no signing, no S3
+ * knowledge. The only module that includes curl/curl.h.
  */
 #ifndef obsmount_HTTP_H
 #define obsmount_HTTP_H
@@ -38,6 +39,8 @@ struct http_pool_cfg {
 	long low_speed_time_s; /* 0 => 30 */
 	long low_speed_bps;    /* 0 => 1 */
 	bool expect_continue;  /* send "Expect: 100-continue" on uploads (default off) */
+	/* Every request through libcurl, GETs into a buffer included (tests). */
+	bool curl_only;
 	/* Test hook: one curl "HOST:PORT:ADDR" resolve entry, or NULL. */
 	const char *resolve;
 };

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Internals of the http module, for http.c and its unit test only: the
- * curl header list of a request, and its wipe. Includes curl/curl.h,
- * which nothing outside the http module may.
+ * Internals of the http module, for http.c, http_direct.c and the unit
+ * test only: the curl header list of a request and its wipe, the direct
+ * GET path, and what both paths share. Includes curl/curl.h, which
+ * nothing outside the http module may.
  */
 #ifndef obsmount_HTTP_I_H
 #define obsmount_HTTP_I_H
@@ -27,5 +28,40 @@ void http_slist_wipe(struct curl_slist *list);
 
 /* http_slist_wipe(), then curl_slist_free_all(). Takes ownership; NULL-safe. */
 void http_slist_free_wipe(struct curl_slist *list);
+
+/* curl's result as -errno (0 for CURLE_OK). */
+int http_map_curl(CURLcode c);
+
+/*
+ * Did @r (borrowed) carry exactly the body its headers announce
+ * (Content-Length, and Content-Range for a 206)? 0 or -EIO.
+ */
+int http_check_length(const struct http_request *req, const struct http_response *r);
+
+/*
+ * The direct GET path (http_direct.c): GETs into the caller's buffer on
+ * connections that libcurl only opens. Its own pool of up to @max_idle
+ * kept-alive connections, with @cfg's TLS, resolve and timeout settings
+ * (copied). NULL on -ENOMEM, or when a proxy is set in the environment
+ * (libcurl speaks to proxies, this path does not).
+ */
+struct http_direct;
+struct http_direct *http_direct_new(const struct http_pool_cfg *cfg, unsigned max_idle);
+void http_direct_free(struct http_direct *d);
+
+/* Does @d (NULL-safe) carry @req: a GET with no body into HTTP_SINK_MEM? */
+bool http_direct_takes(const struct http_direct *d, const struct http_request *req);
+
+/* http_direct_exec()'s "send this one through libcurl instead". */
+#define HTTP_DIRECT_FALLBACK 1
+
+/*
+ * One attempt of @req, as http_exec() describes, with @resp already reset.
+ * Returns HTTP_DIRECT_FALLBACK for a reply it does not frame itself
+ * (chunked, or with no length); @resp is then to be reset and the request
+ * sent again through libcurl. Thread-safe.
+ */
+int http_direct_exec(struct http_direct *d, const struct http_request *req,
+		     struct http_response *resp) MUST_CHECK;
 
 #endif

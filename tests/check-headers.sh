@@ -4,7 +4,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cflags="-std=gnu11 -Wall -Wextra -Werror -fsyntax-only -DFUSE_USE_VERSION=31 -I$top/src
- $(pkg-config --cflags fuse3 libcurl libcrypto libxml-2.0)"
+ $(pkg-config --cflags fuse3 libcurl libssl libcrypto libxml-2.0)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # config.h is only needed for feature macros; an empty one will do here.

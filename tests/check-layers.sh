@@ -11,7 +11,8 @@ lib=${1:-libcore.a}
 
 # One module per line: its files, without .c; they may share internals.
 modules='fs_ops fs_dir fs_defer
-sign_v2 sign_v4'
+sign_v2 sign_v4
+http http_direct'
 
 fail=0
 

@@ -4,6 +4,9 @@
  * complete and truncated bodies, Content-Range checks, caps on headers
  * and caller buffers, error bodies kept apart from the caller's sink, the
  * request as sent (no Expect, no form Content-Type) and connection reuse.
+ * The tests run twice: with the direct GET path, and through libcurl only.
+ * The direct path's own cases: replies it hands back to libcurl, a
+ * kept-alive connection the server dropped, 1xx heads.
  */
 #include "config.h"
 
@@ -78,7 +81,9 @@ static void *serve(void *arg)
 			const char *r = s->replies[s->served];
 			size_t len = s->reply_len[s->served] ? s->reply_len[s->served] : strlen(r);
 			s->served++;
-			if (write(fd, r, len) != (ssize_t)len || s->close_after)
+			/* "CLOSE": drop the connection without a reply */
+			if (strcmp(r, "CLOSE") == 0 || write(fd, r, len) != (ssize_t)len ||
+			    s->close_after)
 				break;
 		}
 		close(fd);
@@ -106,9 +111,13 @@ static void server_stop(struct server *s)
 	pthread_join(s->th, NULL);
 }
 
+static bool curl_only; /* the run without the direct GET path */
+
 static struct http_pool *pool(void)
 {
-	struct http_pool_cfg cfg = { .max_conns = 2, .low_speed_time_s = 5 };
+	struct http_pool_cfg cfg = { .max_conns = 2,
+				     .low_speed_time_s = 5,
+				     .curl_only = curl_only };
 	struct http_pool *p = http_pool_new(&cfg);
 	assert_non_null(p);
 	return p;
@@ -355,6 +364,105 @@ static void test_header_list_wiped(void **state)
 	http_pool_free(p);
 }
 
+/* A GET into a buffer, two replies: kept alive, one connection. */
+static void test_direct_reuse(void **state)
+{
+	(void)state;
+	struct server s = { .replies = {
+				    "HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n"
+				    "Content-Range: bytes 0-2/6\r\n\r\nabc",
+				    "HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n"
+				    "Content-Range: bytes 3-5/6\r\n\r\ndef",
+			    } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char mem[3];
+	struct http_header h[] = { { "Host", "example.test" }, { "Range", "bytes=0-2" } };
+	struct http_request req = {
+		.headers = h, .n_headers = 2, .sink = HTTP_SINK_MEM, .sink_mem = mem, .sink_cap = 3
+	};
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_memory_equal(mem, "abc", 3);
+	assert_non_null(strstr(s.last_request, "GET /b/k HTTP/1.1\r\nHost: example.test\r\n"
+					       "Range: bytes=0-2\r\n\r\n"));
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_memory_equal(mem, "def", 3);
+	assert_string_equal(http_response_header(&r, "content-range"), "bytes 3-5/6");
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+	assert_int_equal(s.accepts, 1);
+}
+
+/* The server drops a kept-alive connection as the request arrives: sent again on a new one. */
+static void test_direct_dropped_connection(void **state)
+{
+	(void)state;
+	struct server s = { .replies = { "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", "CLOSE",
+					 "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nxyz" } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char mem[3];
+	struct http_request req = { .sink = HTTP_SINK_MEM, .sink_mem = mem, .sink_cap = 3 };
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_memory_equal(mem, "abc", 3);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_memory_equal(mem, "xyz", 3);
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+	assert_int_equal(s.accepts, 2);
+	assert_int_equal(s.served, 3);
+}
+
+/* A chunked reply goes back to libcurl, which asks again and decodes it. */
+static void test_direct_chunked_to_curl(void **state)
+{
+	(void)state;
+	static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				      "5\r\nhello\r\n0\r\n\r\n";
+	struct server s = { .replies = { chunked, chunked } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char mem[8] = "";
+	struct http_request req = { .sink = HTTP_SINK_MEM, .sink_mem = mem, .sink_cap = 8 };
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(r.body_got, 5);
+	assert_memory_equal(mem, "hello", 5);
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+	assert_int_equal(s.served, 2);
+}
+
+/* A 1xx head before the reply is skipped; a bad status line is an error. */
+static void test_direct_interim_and_garbage(void **state)
+{
+	(void)state;
+	struct server s = { .replies = { "HTTP/1.1 100 Continue\r\n\r\n"
+					 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+					 "SMTP ready\r\n\r\n" } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char mem[2];
+	struct http_request req = { .sink = HTTP_SINK_MEM, .sink_mem = mem, .sink_cap = 2 };
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_memory_equal(mem, "ok", 2);
+	assert_int_equal(get(&s, p, &req, &r), -EIO);
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,10 +476,19 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_header_list_wiped),
 	};
+	const struct CMUnitTest direct[] = {
+		cmocka_unit_test(test_direct_reuse),
+		cmocka_unit_test(test_direct_dropped_connection),
+		cmocka_unit_test(test_direct_chunked_to_curl),
+		cmocka_unit_test(test_direct_interim_and_garbage),
+	};
 	log_init(true, LOG_LVL_ERR, 0);
 	if (http_global_init())
 		return 1;
-	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests_name("direct GET path", tests, NULL, NULL);
+	rc |= cmocka_run_group_tests_name("direct GET path, own cases", direct, NULL, NULL);
+	curl_only = true;
+	rc |= cmocka_run_group_tests_name("libcurl only", tests, NULL, NULL);
 	http_global_cleanup();
 	return rc;
 }
