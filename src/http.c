@@ -354,13 +354,40 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
+void *http_sink_at(const struct http_request *req, uint64_t at, size_t *room)
+{
+	*room = 0;
+	if (!req->sink_n_iov) {
+		if (at >= req->sink_cap)
+			return NULL;
+		*room = req->sink_cap - (size_t)at;
+		return (char *)req->sink_mem + at;
+	}
+	for (size_t i = 0; i < req->sink_n_iov; i++) {
+		const struct http_iov *v = &req->sink_iov[i];
+		if (at < v->len) {
+			*room = v->len - (size_t)at;
+			return (char *)v->base + at;
+		}
+		at -= v->len;
+	}
+	return NULL;
+}
+
 static int sink_mem(struct xfer *x, const void *data, size_t n)
 {
-	const struct http_request *req = x->req;
 	uint64_t got = x->resp->body_got;
-	if (got > req->sink_cap || n > req->sink_cap - got)
-		return -EIO; /* more than we asked for */
-	memcpy((char *)req->sink_mem + got, data, n);
+	while (n) {
+		size_t room;
+		char *dst = http_sink_at(x->req, got, &room);
+		if (!room)
+			return -EIO; /* more than we asked for */
+		size_t k = n < room ? n : room;
+		memcpy(dst, data, k);
+		data = (const char *)data + k;
+		n -= k;
+		got += k;
+	}
 	return 0;
 }
 
@@ -743,8 +770,17 @@ static bool valid_request(const struct http_request *req)
 		return false;
 	if (req->body && req->read_fn)
 		return false;
-	if (req->sink == HTTP_SINK_MEM && !req->sink_mem && req->sink_cap)
+	if (req->sink == HTTP_SINK_MEM && !req->sink_n_iov && !req->sink_mem && req->sink_cap)
 		return false;
+	if (req->sink == HTTP_SINK_MEM && req->sink_n_iov) {
+		size_t total = 0;
+		for (size_t i = 0; i < req->sink_n_iov; i++)
+			if (!req->sink_iov[i].base ||
+			    __builtin_add_overflow(total, req->sink_iov[i].len, &total))
+				return false;
+		if (total != req->sink_cap)
+			return false;
+	}
 	if (req->sink == HTTP_SINK_FN && !req->sink_fn)
 		return false;
 	return true;

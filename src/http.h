@@ -72,8 +72,14 @@ typedef int (*http_write_fn)(void *ctx, const void *data, size_t len);
 /* Where a 2xx response body goes. A non-2xx body always goes to resp->body. */
 enum http_sink {
 	HTTP_SINK_BUF = 0, /* resp->body, capped at body_max */
-	HTTP_SINK_MEM,	   /* the caller's buffer sink_mem of sink_cap bytes */
+	HTTP_SINK_MEM,	   /* the caller's buffer sink_mem of sink_cap bytes, or sink_iov */
 	HTTP_SINK_FN,	   /* the callback sink_fn */
+};
+
+/* One piece of a caller's buffer in pieces (borrowed). */
+struct http_iov {
+	void *base;
+	size_t len;
 };
 
 /* A request; every pointer borrowed for the duration of http_exec(). */
@@ -93,6 +99,10 @@ struct http_request {
 	size_t body_max; /* HTTP_SINK_BUF cap; 0 => HTTP_BODY_MAX */
 	void *sink_mem;	 /* HTTP_SINK_MEM */
 	size_t sink_cap;
+	/* HTTP_SINK_MEM in pieces, filled in order (then sink_mem is unused
+	 * and sink_cap is their total): sink_n_iov of them, or 0. */
+	const struct http_iov *sink_iov;
+	size_t sink_n_iov;
 	http_write_fn sink_fn; /* HTTP_SINK_FN */
 	void *sink_ctx;
 };

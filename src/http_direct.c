@@ -484,9 +484,17 @@ static int deliver(const struct http_request *req, struct http_response *resp, b
 {
 	if (!ok)
 		return buf_add(&resp->body, data, n);
-	if (resp->body_got + n > req->sink_cap)
-		return -EIO;
-	memcpy((char *)req->sink_mem + resp->body_got, data, n);
+	for (uint64_t at = resp->body_got; n;) {
+		size_t room;
+		char *dst = http_sink_at(req, at, &room);
+		if (!room)
+			return -EIO; /* more than we asked for */
+		size_t k = n < room ? n : room;
+		memcpy(dst, data, k);
+		data = (const char *)data + k;
+		n -= k;
+		at += k;
+	}
 	return 0;
 }
 
@@ -511,7 +519,10 @@ static int read_body(const struct http_direct *d, struct dconn *c, const struct 
 	while (resp->body_got < len) {
 		uint64_t left = len - resp->body_got;
 		size_t want = left < RECV_MAX ? (size_t)left : RECV_MAX;
-		void *dst = (char *)req->sink_mem + resp->body_got;
+		size_t room = 0;
+		void *dst = ok ? http_sink_at(req, resp->body_got, &room) : NULL;
+		if (ok && want > room)
+			want = room; /* the end of a piece (room > 0: len <= sink_cap) */
 		if (!ok) {
 			dst = tmp;
 			if (want > sizeof(tmp))

@@ -29,6 +29,13 @@ void http_slist_wipe(struct curl_slist *list);
 /* http_slist_wipe(), then curl_slist_free_all(). Takes ownership; NULL-safe. */
 void http_slist_free_wipe(struct curl_slist *list);
 
+/*
+ * Where byte @at of a 2xx body goes in @req's HTTP_SINK_MEM buffer (one
+ * piece or several): the address, and in *room how many bytes fit there
+ * before the piece ends (0 and NULL: past the end of the buffer).
+ */
+void *http_sink_at(const struct http_request *req, uint64_t at, size_t *room);
+
 /* curl's result as -errno (0 for CURLE_OK). */
 int http_map_curl(CURLcode c);
 

@@ -180,6 +180,8 @@ struct s3_op {
 	size_t body_max;
 	void *sink_mem;
 	size_t sink_cap;
+	const struct http_iov *sink_iov;
+	size_t sink_n_iov;
 	http_write_fn sink_fn;
 	void *sink_ctx;
 	s3_rewind_fn sink_reset; /* allows retrying a sink_fn download */
@@ -287,6 +289,15 @@ int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_cho
 int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, void *buf,
 		  size_t *got, const struct sse_choice *sse, const struct store_enc *known,
 		  const char *if_match, struct store_info *info, struct s3_status *st) MUST_CHECK;
+
+/*
+ * s3_get_object() into a buffer in @n pieces (@iov borrowed, filled in
+ * order): one GET of [off, off + their total).
+ */
+int s3_get_object_v(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
+		    size_t n, size_t *got, const struct sse_choice *sse,
+		    const struct store_enc *known, const char *if_match, struct store_info *info,
+		    struct s3_status *st) MUST_CHECK;
 
 /*
  * Does the server verify the CRC-32C that every PUT and part carries? One

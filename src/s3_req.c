@@ -707,6 +707,8 @@ static void fill_request(const struct s3_op *op, const char *url, const struct h
 		.body_max = op->body_max,
 		.sink_mem = op->sink_mem,
 		.sink_cap = op->sink_cap,
+		.sink_iov = op->sink_iov,
+		.sink_n_iov = op->sink_n_iov,
 		.sink_fn = op->sink_fn,
 		.sink_ctx = op->sink_ctx,
 	};
@@ -1425,12 +1427,25 @@ int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, v
 		  size_t *got, const struct sse_choice *sse, const struct store_enc *known,
 		  const char *if_match, struct store_info *info, struct s3_status *st)
 {
+	const struct http_iov one = { buf, len };
+	return s3_get_object_v(c, key, off, &one, 1, got, sse, known, if_match, info, st);
+}
+
+int s3_get_object_v(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
+		    size_t n, size_t *got, const struct sse_choice *sse,
+		    const struct store_enc *known, const char *if_match, struct store_info *info,
+		    struct s3_status *st)
+{
 	struct s3_op op;
 	char range[64];
 	uint64_t last;
+	size_t len = 0;
 	*got = 0;
 	if (info)
 		memset(info, 0, sizeof(*info));
+	for (size_t i = 0; i < n; i++)
+		if (__builtin_add_overflow(len, iov[i].len, &len))
+			return -EINVAL;
 	if (!len || __builtin_add_overflow(off, (uint64_t)len - 1, &last))
 		return len ? -EINVAL : 0;
 	s3_op_init(&op, S3_OP_GET_OBJECT, "GET", key);
@@ -1441,7 +1456,8 @@ int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, v
 	op.sse = read_key(sse, known);
 	op.src_enc = enc_for(known, sse);
 	op.sink = HTTP_SINK_MEM;
-	op.sink_mem = buf;
+	op.sink_iov = iov;
+	op.sink_n_iov = n;
 	op.sink_cap = len;
 	op.accept_status = 416; /* the range starts at or past the end */
 	if (!rc)

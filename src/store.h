@@ -109,6 +109,13 @@ struct store_part {
 
 struct store;
 
+/* One piece of a caller's buffer in pieces (borrowed). */
+struct store_iov {
+	void *base;
+	size_t len;
+};
+#define STORE_IOV_MAX 16 /* pieces of one get_range_v() */
+
 struct store_ops {
 	/* HEAD key. -ENOENT if absent. Fills @out (caller releases it). */
 	int (*head)(struct store *s, const char *key, struct store_info *out);
@@ -123,6 +130,14 @@ struct store_ops {
 	 */
 	int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
 			 size_t *got, const struct store_enc *enc, const char *if_match);
+	/*
+	 * get_range() of [off, off + their total) into @n pieces (at most
+	 * STORE_IOV_MAX), filled in order, with one request. Optional: see
+	 * store_get_range_v().
+	 */
+	int (*get_range_v)(struct store *s, const char *key, uint64_t off,
+			   const struct store_iov *iov, size_t n, size_t *got,
+			   const struct store_enc *enc, const char *if_match);
 	/*
 	 * Writes (put, the mpu_* calls, copy) take a @floor: the encryption
 	 * of the object being replaced or copied (NULL or unknown: none). The
@@ -193,6 +208,27 @@ struct store {
 	const struct store_ops *ops;
 	void *priv;
 };
+
+/* get_range_v(), or without it get_range() piece by piece until one is short. */
+static inline int store_get_range_v(struct store *s, const char *key, uint64_t off,
+				    const struct store_iov *iov, size_t n, size_t *got,
+				    const struct store_enc *enc, const char *if_match)
+{
+	if (s->ops->get_range_v)
+		return s->ops->get_range_v(s, key, off, iov, n, got, enc, if_match);
+	*got = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t g = 0;
+		int rc = s->ops->get_range(s, key, off + *got, iov[i].len, iov[i].base, &g, enc,
+					   if_match);
+		if (rc)
+			return rc;
+		*got += g;
+		if (g < iov[i].len)
+			break;
+	}
+	return 0;
+}
 
 /* @s's write encryption for @floor into *out (none without write_enc). */
 static inline void store_write_enc(struct store *s, const struct store_enc *floor,

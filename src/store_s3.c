@@ -145,6 +145,25 @@ static int op_get_range(struct store *s, const char *key, uint64_t off, size_t l
 	return rc;
 }
 
+static int op_get_range_v(struct store *s, const char *key, uint64_t off,
+			  const struct store_iov *iov, size_t n, size_t *got,
+			  const struct store_enc *enc, const char *if_match)
+{
+	struct http_iov hv[STORE_IOV_MAX];
+	struct sse_choice ch;
+	const struct sse_choice *src;
+	*got = 0;
+	if (n > STORE_IOV_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		hv[i] = (struct http_iov){ iov[i].base, iov[i].len };
+	int rc = source(s, enc, &ch, &src);
+	if (!rc)
+		rc = s3_get_object_v(ctx_of(s), key, off, hv, n, got, src, enc ? enc : &unknown_enc,
+				     if_match, NULL, NULL);
+	return rc;
+}
+
 static int op_put(struct store *s, const char *key, const void *data, size_t len,
 		  const struct store_meta *meta, const struct store_enc *floor,
 		  char etag[STORE_ETAG_MAX])
@@ -265,6 +284,7 @@ static void op_write_enc(struct store *s, const struct store_enc *floor, struct 
 static const struct store_ops s3_store_ops = {
 	.head = op_head,
 	.get_range = op_get_range,
+	.get_range_v = op_get_range_v,
 	.put = op_put,
 	.mpu_begin = op_mpu_begin,
 	.mpu_part = op_mpu_part,

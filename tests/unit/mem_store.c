@@ -290,8 +290,10 @@ out:
 	return err;
 }
 
-static int m_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
-		       size_t *got, const struct store_enc *enc, const char *if_match)
+/* One GET of [off, off + total of @iov) into its pieces. */
+static int m_get_range_v(struct store *s, const char *key, uint64_t off,
+			 const struct store_iov *iov, size_t n_iov, size_t *got,
+			 const struct store_enc *enc, const char *if_match)
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_GET_RANGE);
@@ -311,16 +313,27 @@ static int m_get_range(struct store *s, const char *key, uint64_t off, size_t le
 		/* S3 answers 416 InvalidRange; the S3 layer maps that to EOF */
 		*got = 0;
 	} else {
-		size_t n = m->objs[i].len - off;
-		if (n > len)
-			n = len;
-		memcpy(buf, m->objs[i].data + off, n);
-		*got = n;
+		*got = 0;
+		for (size_t k = 0; k < n_iov && off < m->objs[i].len; k++) {
+			size_t n = m->objs[i].len - off;
+			if (n > iov[k].len)
+				n = iov[k].len;
+			memcpy(iov[k].base, m->objs[i].data + off, n);
+			*got += n;
+			off += n;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 out:
 	leave(s, MEM_OP_GET_RANGE);
 	return err;
+}
+
+static int m_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
+		       size_t *got, const struct store_enc *enc, const char *if_match)
+{
+	const struct store_iov one = { buf, len };
+	return m_get_range_v(s, key, off, &one, 1, got, enc, if_match);
 }
 
 static int m_put(struct store *s, const char *key, const void *data, size_t len,
@@ -791,6 +804,7 @@ static void m_write_enc(struct store *s, const struct store_enc *floor, struct s
 static const struct store_ops mem_ops = {
 	.head = m_head,
 	.get_range = m_get_range,
+	.get_range_v = m_get_range_v,
 	.put = m_put,
 	.mpu_begin = m_mpu_begin,
 	.mpu_part = m_mpu_part,

@@ -232,6 +232,39 @@ static void test_caller_buffer_overflow(void **state)
 	server_stop(&s);
 }
 
+/* A buffer in pieces is filled in order; a body longer than all of them is an error. */
+static void test_sink_in_pieces(void **state)
+{
+	(void)state;
+	struct server s = { .replies = {
+				    "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n"
+				    "Content-Range: bytes 0-9/20\r\n\r\n0123456789",
+				    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nabcdefghijk",
+			    } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char a[3], b[4], c[4] = "zzzz";
+	const struct http_iov iov[] = { { a, 3 }, { b, 4 }, { c, 3 } };
+	struct http_request req = {
+		.sink = HTTP_SINK_MEM, .sink_iov = iov, .sink_n_iov = 3, .sink_cap = 10
+	};
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(r.body_got, 10);
+	assert_memory_equal(a, "012", 3);
+	assert_memory_equal(b, "3456", 4);
+	assert_memory_equal(c, "789z", 4);
+	assert_int_equal(get(&s, p, &req, &r), -EIO);
+	assert_int_equal(c[3], 'z');
+	/* pieces that do not add up to sink_cap are refused before sending */
+	req.sink_cap = 11;
+	assert_int_equal(get(&s, p, &req, &r), -EINVAL);
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+}
+
 static void test_error_body_not_in_sink(void **state)
 {
 	(void)state;
@@ -470,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_body),
 		cmocka_unit_test(test_content_range_mismatch),
 		cmocka_unit_test(test_caller_buffer_overflow),
+		cmocka_unit_test(test_sink_in_pieces),
 		cmocka_unit_test(test_error_body_not_in_sink),
 		cmocka_unit_test(test_header_cap),
 		cmocka_unit_test(test_upload_as_sent),
