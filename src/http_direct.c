@@ -470,7 +470,7 @@ static int read_head(const struct http_direct *d, struct dconn *c, struct reply 
 		size_t got;
 		int rc = recv_some(d, c, r->hb + r->hlen, want, &got);
 		if (rc)
-			return r->got_any ? rc : -ECONNRESET;
+			return rc; /* a stall stays -ETIMEDOUT: it is not sent again */
 		if (!got)
 			return r->got_any ? -EIO : -ECONNRESET;
 		r->got_any = true;

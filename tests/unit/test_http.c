@@ -35,6 +35,7 @@ struct server {
 	const char *replies[MAX_REPLIES];
 	size_t reply_len[MAX_REPLIES]; /* 0: strlen */
 	bool close_after;	       /* close the connection after each reply */
+	bool hold_open;		       /* after the last reply, wait for the client to close */
 	int accepts;
 	int served;
 	char last_request[65536];
@@ -86,6 +87,9 @@ static void *serve(void *arg)
 			    s->close_after)
 				break;
 		}
+		char c;
+		while (s->hold_open && read(fd, &c, 1) > 0)
+			;
 		close(fd);
 	}
 	return NULL;
@@ -113,14 +117,19 @@ static void server_stop(struct server *s)
 
 static bool curl_only; /* the run without the direct GET path */
 
-static struct http_pool *pool(void)
+static struct http_pool *pool_stall(long stall_s)
 {
 	struct http_pool_cfg cfg = { .max_conns = 2,
-				     .low_speed_time_s = 5,
+				     .low_speed_time_s = stall_s,
 				     .curl_only = curl_only };
 	struct http_pool *p = http_pool_new(&cfg);
 	assert_non_null(p);
 	return p;
+}
+
+static struct http_pool *pool(void)
+{
+	return pool_stall(5);
 }
 
 static int get(struct server *s, struct http_pool *p, struct http_request *req,
@@ -230,6 +239,34 @@ static void test_caller_buffer_overflow(void **state)
 	http_response_release(&r);
 	http_pool_free(p);
 	server_stop(&s);
+}
+
+/*
+ * A reply that never starts, or stops midway, on an open connection is a
+ * stall: -ETIMEDOUT (not a lost connection, which would be sent again).
+ */
+static void stalled(const char *reply)
+{
+	struct server s = { .replies = { reply }, .hold_open = true };
+	struct http_pool *p = pool_stall(1);
+	struct http_response r;
+	char mem[10];
+	struct http_request req = { .sink = HTTP_SINK_MEM, .sink_mem = mem, .sink_cap = 10 };
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), -ETIMEDOUT);
+	assert_true(r.error[0] != '\0');
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+	assert_int_equal(s.accepts, 1);
+}
+
+static void test_stalled_reply(void **state)
+{
+	(void)state;
+	stalled(""); /* nothing at all */
+	stalled("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
 }
 
 /* A buffer in pieces is filled in order; a body longer than all of them is an error. */
@@ -504,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_content_range_mismatch),
 		cmocka_unit_test(test_caller_buffer_overflow),
 		cmocka_unit_test(test_sink_in_pieces),
+		cmocka_unit_test(test_stalled_reply),
 		cmocka_unit_test(test_error_body_not_in_sink),
 		cmocka_unit_test(test_header_cap),
 		cmocka_unit_test(test_upload_as_sent),
