@@ -1606,7 +1606,11 @@ static struct fh_slot *slot_issue(struct fh_file *f, uint64_t boff, size_t n, ui
 	rj->f = f;
 	rj->enc = f->enc;
 	memcpy(rj->etag, f->etag, sizeof(rj->etag));
-	rj->crc = f->crc_want && boff >= f->crc_pos;
+	/*
+	 * Every block of the job: one behind crc_pos (fetched again) may
+	 * share its GET with blocks that the check has yet to take in.
+	 */
+	rj->crc = f->crc_want;
 	f->reads_inflight++;
 	mpu_pool_submit(f->ctx->pool, &rj->job);
 	return rj->slots[0];

@@ -1791,6 +1791,45 @@ static void test_verify_read_no_readahead(void **state)
 	verify_read(state, 0);
 }
 
+/*
+ * An intact object read the way a kernel's read-ahead may ask for it: runs
+ * of sequential reads, jumps back over blocks since evicted, and forward
+ * again. No read fails the check, and every byte is right.
+ */
+static void test_verify_read_out_of_order(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t len = 2048 * KIB, chunk = 16 * KIB;
+	unsigned char *data = rnd(len, 78);
+	char *buf = malloc(chunk);
+	uint64_t x = 7;
+	size_t got;
+
+	assert_non_null(buf);
+	e->cfg.readahead_max = 256 * KIB;
+	assert_int_equal(mem_store_seed_crc(e->st, "ooo", data, len), 0);
+	for (int round = 0; round < 40; round++) {
+		struct fh *h = open_existing(e, "ooo", O_RDONLY);
+		size_t pos = 0;
+		while (pos < len) {
+			/* a run forward, then a jump of up to 24 blocks either way */
+			for (int k = 0; k < 8 && pos < len; k++, pos += chunk) {
+				assert_int_equal(fh_read(h, buf, chunk, (off_t)pos, &got), 0);
+				assert_int_equal(got, chunk);
+				assert_memory_equal(buf, data + pos, chunk);
+			}
+			long jump = (long)(next_rand(&x) % 49) - 24;
+			long to = (long)pos + jump * 32 * (long)KIB;
+			if (to >= 0 && (size_t)to < len && next_rand(&x) % 2)
+				pos = (size_t)to;
+		}
+		assert_int_equal(fh_release(h), 0);
+	}
+	free(buf);
+	free(data);
+	env_free(e);
+}
+
 /* What obsmount writes carries its CRC-32C, single PUT and multipart alike. */
 static void test_written_checksum(void **state)
 {
@@ -1841,6 +1880,7 @@ int main(void)
 		BOTH(test_no_readahead),
 		BOTH(test_verify_read),
 		BOTH(test_verify_read_no_readahead),
+		BOTH(test_verify_read_out_of_order),
 		BOTH(test_written_checksum),
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),
