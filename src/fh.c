@@ -37,6 +37,14 @@
  * MiB blocks gave 285 (loopback RGW, parallel=8, readahead_max 32 MiB).
  */
 #define RA_START ((size_t)4 * 1024 * 1024)
+/*
+ * A sequential reader's read-ahead asks for up to this many consecutive
+ * blocks with one GET. A request has a cost of its own on the server
+ * (about 2 ms of CPU on RGW): one per 16 MiB instead of one per 4 MiB cut
+ * RGW's CPU for a cold 1 GiB read by a fifth. Blocks stay 4 MiB, so random
+ * reads fetch no more than before.
+ */
+#define RA_GROUP 4
 
 /* ---- interval sets ----------------------------------------------------- */
 
@@ -708,7 +716,7 @@ static void ra_setup(struct fh_file *f)
 	blk = (blk + 4095) / 4096 * 4096;
 	f->blk = blk;
 	/* the window, plus the block being read and one arriving out of order */
-	f->n_slots = max / blk + 2;
+	f->n_slots = max / blk + 2 + RA_GROUP;
 	if (f->n_slots < 2)
 		f->n_slots = 2;
 	f->window = RA_START < max ? RA_START : max;
@@ -1452,15 +1460,6 @@ static void crc_advance_locked(struct fh_file *f)
 		crc_feed_locked(f, s->crc, s->got, s->got < s->len);
 	}
 }
-
-/*
- * A sequential reader's read-ahead asks for up to this many consecutive
- * blocks with one GET. A request has a cost of its own on the server
- * (about 2 ms of CPU on RGW): one per 16 MiB instead of one per 4 MiB cut
- * RGW's CPU for a cold 1 GiB read by a fifth. Blocks stay 4 MiB, so random
- * reads fetch no more than before.
- */
-#define RA_GROUP 4
 
 struct read_job {
 	struct mpu_job job;
