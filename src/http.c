@@ -233,7 +233,7 @@ bool http_response_header_next(const struct http_response *r, size_t *pos, const
 	return true;
 }
 
-static void trim(const char **s, size_t *n)
+void http_trim(const char **s, size_t *n)
 {
 	while (*n && (**s == ' ' || **s == '\t')) {
 		(*s)++;
@@ -318,6 +318,32 @@ static int on_closesocket(void *clientp, curl_socket_t fd)
 	return close(fd);
 }
 
+int http_header_add(struct http_response *resp, const char *line, size_t n, const char **name,
+		    size_t *nlen, const char **value, size_t *vlen)
+{
+	const char *colon = memchr(line, ':', n);
+	if (!colon)
+		return -EIO;
+	const char *nm = line, *val = colon + 1;
+	size_t nl = (size_t)(colon - line), vl = n - nl - 1;
+	http_trim(&nm, &nl);
+	http_trim(&val, &vl);
+	int rc = buf_add(&resp->headers, nm, nl);
+	if (!rc)
+		rc = buf_add(&resp->headers, "", 1);
+	if (!rc)
+		rc = buf_add(&resp->headers, val, vl);
+	if (!rc)
+		rc = buf_add(&resp->headers, "", 1);
+	if (name) {
+		*name = nm;
+		*nlen = nl;
+		*value = val;
+		*vlen = vl;
+	}
+	return rc;
+}
+
 static size_t on_header(char *line, size_t size, size_t nitems, void *userp)
 {
 	struct xfer *x = userp;
@@ -333,20 +359,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userp)
 			ack_now(x->pool);
 		return n;
 	}
-	const char *name = line;
-	size_t name_len = (size_t)(colon - line);
-	const char *value = colon + 1;
-	size_t value_len = n - name_len - 1;
-	trim(&name, &name_len);
-	trim(&value, &value_len);
-	struct buf *b = &x->resp->headers;
-	int rc = buf_add(b, name, name_len);
-	if (!rc)
-		rc = buf_add(b, "", 1);
-	if (!rc)
-		rc = buf_add(b, value, value_len);
-	if (!rc)
-		rc = buf_add(b, "", 1);
+	int rc = http_header_add(x->resp, line, n, NULL, NULL, NULL, NULL);
 	if (rc) {
 		x->err = rc;
 		return 0; /* abort: over the header cap */
@@ -374,19 +387,18 @@ void *http_sink_at(const struct http_request *req, uint64_t at, size_t *room)
 	return NULL;
 }
 
-static int sink_mem(struct xfer *x, const void *data, size_t n)
+int http_sink_put(const struct http_request *req, uint64_t at, const void *data, size_t n)
 {
-	uint64_t got = x->resp->body_got;
 	while (n) {
 		size_t room;
-		char *dst = http_sink_at(x->req, got, &room);
+		char *dst = http_sink_at(req, at, &room);
 		if (!room)
 			return -EIO; /* more than we asked for */
 		size_t k = n < room ? n : room;
 		memcpy(dst, data, k);
 		data = (const char *)data + k;
 		n -= k;
-		got += k;
+		at += k;
 	}
 	return 0;
 }
@@ -400,7 +412,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 	if (x->status < 200 || x->status > 299)
 		rc = buf_add(&x->resp->body, data, n);
 	else if (req->sink == HTTP_SINK_MEM)
-		rc = sink_mem(x, data, n);
+		rc = http_sink_put(req, x->resp->body_got, data, n);
 	else if (req->sink == HTTP_SINK_FN)
 		rc = req->sink_fn(req->sink_ctx, data, n);
 	else
@@ -453,6 +465,31 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+void http_log_text(const char *mark, const char *text, size_t len)
+{
+	if (!log_enabled(LOG_LVL_DEBUG, LOG_CAT_HTTP))
+		return;
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	log_redact_headers(copy, len);
+	char *line = copy;
+	while (*line) {
+		char *eol = strchr(line, '\n');
+		size_t n = eol ? (size_t)(eol - line) : strlen(line);
+		if (n && line[n - 1] == '\r')
+			n--;
+		if (n)
+			log_msg(LOG_LVL_DEBUG, LOG_CAT_HTTP, "%s %.*s", mark, (int)n, line);
+		if (!eol)
+			break;
+		line = eol + 1;
+	}
+	free(copy);
+}
+
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp)
 {
 	static const char *const mark[] = {
@@ -463,25 +500,7 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 	/* Bodies and TLS records are never printed. */
 	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN && type != CURLINFO_HEADER_OUT)
 		return 0;
-	char *copy = malloc(size + 1);
-	if (!copy)
-		return 0;
-	memcpy(copy, data, size);
-	copy[size] = '\0';
-	log_redact_headers(copy, size);
-	char *line = copy;
-	while (*line) {
-		char *eol = strchr(line, '\n');
-		size_t n = eol ? (size_t)(eol - line) : strlen(line);
-		if (n && line[n - 1] == '\r')
-			n--;
-		if (n)
-			log_msg(LOG_LVL_DEBUG, LOG_CAT_HTTP, "%s %.*s", mark[type], (int)n, line);
-		if (!eol)
-			break;
-		line = eol + 1;
-	}
-	free(copy);
+	http_log_text(mark[type], data, size);
 	return 0;
 }
 
@@ -705,7 +724,7 @@ int http_map_curl(CURLcode c)
 	return -EIO;
 }
 
-static bool parse_u64(const char *s, const char *end, uint64_t *out)
+bool http_parse_u64(const char *s, const char *end, uint64_t *out)
 {
 	uint64_t v = 0;
 	if (s >= end)
@@ -727,7 +746,7 @@ int http_check_length(const struct http_request *req, const struct http_response
 	const char *cl = http_response_header(r, "Content-Length");
 	uint64_t want;
 	if (cl) {
-		if (!parse_u64(cl, cl + strlen(cl), &want) || want != r->body_got)
+		if (!http_parse_u64(cl, cl + strlen(cl), &want) || want != r->body_got)
 			return -EIO;
 	}
 	if (r->status == 206) {
@@ -738,8 +757,8 @@ int http_check_length(const struct http_request *req, const struct http_response
 			return -EIO;
 		const char *dash = strchr(cr, '-');
 		const char *slash = dash ? strchr(dash, '/') : NULL;
-		if (!slash || !parse_u64(cr + 6, dash, &first) ||
-		    !parse_u64(dash + 1, slash, &last) || last < first ||
+		if (!slash || !http_parse_u64(cr + 6, dash, &first) ||
+		    !http_parse_u64(dash + 1, slash, &last) || last < first ||
 		    last - first + 1 != r->body_got)
 			return -EIO;
 	}

@@ -281,29 +281,6 @@ static int recv_some(const struct http_direct *d, struct dconn *c, void *dst, si
 	}
 }
 
-/* Log @text (a request or a reply head) line by line, redacted. */
-static void log_head(const char *mark, const char *text, size_t len)
-{
-	if (!log_enabled(LOG_LVL_DEBUG, LOG_CAT_HTTP))
-		return;
-	char *copy = strndup(text, len);
-	if (!copy)
-		return;
-	log_redact_headers(copy, len);
-	for (char *line = copy; *line;) {
-		char *eol = strchr(line, '\n');
-		size_t n = eol ? (size_t)(eol - line) : strlen(line);
-		if (n && line[n - 1] == '\r')
-			n--;
-		if (n)
-			log_msg(LOG_LVL_DEBUG, LOG_CAT_HTTP, "%s %.*s", mark, (int)n, line);
-		if (!eol)
-			break;
-		line = eol + 1;
-	}
-	free(copy);
-}
-
 /* "GET /target HTTP/1.1", the caller's headers (Host among them), a blank line. */
 static int build_request(const struct http_request *req, const char *target, struct buf *out)
 {
@@ -348,45 +325,19 @@ static size_t head_end(const struct reply *r)
 	return 0;
 }
 
-static bool parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (!n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || __builtin_mul_overflow(v, 10, &v) ||
-		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
-			return false;
-	}
-	*out = v;
-	return true;
-}
-
-static void trim(const char **s, size_t *n)
-{
-	while (*n && (**s == ' ' || **s == '\t')) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r'))
-		(*n)--;
-}
-
 /* One header line of the head: into resp->headers, and into r what frames the body. */
 static int header_line(struct reply *r, struct http_response *resp, const char *line, size_t n)
 {
-	const char *colon = memchr(line, ':', n);
-	if (!colon || colon == line)
+	const char *name, *value;
+	size_t nlen, vlen;
+	if (!n || *line == ':')
 		return -EIO;
-	const char *name = line;
-	size_t nlen = (size_t)(colon - line);
-	const char *value = colon + 1;
-	size_t vlen = n - nlen - 1;
-	trim(&name, &nlen);
-	trim(&value, &vlen);
+	int rc = http_header_add(resp, line, n, &name, &nlen, &value, &vlen);
+	if (rc)
+		return rc;
 	if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0) {
 		uint64_t v;
-		if (!parse_u64(value, vlen, &v) || (r->has_len && v != r->len))
+		if (!http_parse_u64(value, value + vlen, &v) || (r->has_len && v != r->len))
 			return -EIO;
 		r->has_len = true;
 		r->len = v;
@@ -398,14 +349,7 @@ static int header_line(struct reply *r, struct http_response *resp, const char *
 		else if (vlen == 10 && strncasecmp(value, "keep-alive", 10) == 0)
 			r->close = false;
 	}
-	int rc = buf_add(&resp->headers, name, nlen);
-	if (!rc)
-		rc = buf_add(&resp->headers, "", 1);
-	if (!rc)
-		rc = buf_add(&resp->headers, value, vlen);
-	if (!rc)
-		rc = buf_add(&resp->headers, "", 1);
-	return rc;
+	return 0;
 }
 
 /* Parse the head hb[0, r->head): status line and headers. */
@@ -451,7 +395,7 @@ static int read_head(const struct http_direct *d, struct dconn *c, struct reply 
 	for (;;) {
 		r->head = head_end(r);
 		if (r->head) {
-			log_head("<", r->hb, r->head);
+			http_log_text("<", r->hb, r->head);
 			int rc = parse_head(r, resp);
 			if (rc)
 				return rc;
@@ -482,20 +426,7 @@ static int read_head(const struct http_direct *d, struct dconn *c, struct reply 
 static int deliver(const struct http_request *req, struct http_response *resp, bool ok,
 		   const void *data, size_t n)
 {
-	if (!ok)
-		return buf_add(&resp->body, data, n);
-	for (uint64_t at = resp->body_got; n;) {
-		size_t room;
-		char *dst = http_sink_at(req, at, &room);
-		if (!room)
-			return -EIO; /* more than we asked for */
-		size_t k = n < room ? n : room;
-		memcpy(dst, data, k);
-		data = (const char *)data + k;
-		n -= k;
-		at += k;
-	}
-	return 0;
+	return ok ? http_sink_put(req, resp->body_got, data, n) : buf_add(&resp->body, data, n);
 }
 
 static int read_body(const struct http_direct *d, struct dconn *c, const struct http_request *req,
@@ -595,7 +526,7 @@ int http_direct_exec(struct http_direct *d, const struct http_request *req,
 		buf_release_wipe(&text);
 		return rc;
 	}
-	log_head(">", text.data, text.len);
+	http_log_text(">", text.data, text.len);
 	struct reply r = { .hb = malloc(HTTP_HEADERS_MAX) };
 	if (!r.hb) {
 		buf_release_wipe(&text);

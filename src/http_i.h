@@ -36,6 +36,27 @@ void http_slist_free_wipe(struct curl_slist *list);
  */
 void *http_sink_at(const struct http_request *req, uint64_t at, size_t *room);
 
+/* Copy @n bytes of a 2xx body, from body byte @at on, into @req's buffer. 0, or -EIO past its end. */
+int http_sink_put(const struct http_request *req, uint64_t at, const void *data, size_t n);
+
+/*
+ * Split the header line @line (@n bytes) at its first colon, trim both
+ * sides and append them to resp->headers ("name\0value\0"). With @name
+ * not NULL, the four outputs point into @line. 0, -EIO without a colon,
+ * -E2BIG over the headers' cap.
+ */
+int http_header_add(struct http_response *resp, const char *line, size_t n, const char **name,
+		    size_t *nlen, const char **value, size_t *vlen);
+
+/* Strip blanks (and line ends) around the @n bytes at *s. */
+void http_trim(const char **s, size_t *n);
+
+/* Decimal digits [s, end) as a u64: false on none, on anything else, on overflow. */
+bool http_parse_u64(const char *s, const char *end, uint64_t *out);
+
+/* Log @text (request or reply headers, @len bytes) line by line at DEBUG, redacted. */
+void http_log_text(const char *mark, const char *text, size_t len);
+
 /* curl's result as -errno (0 for CURLE_OK). */
 int http_map_curl(CURLcode c);
 
