@@ -39,12 +39,8 @@ struct http_pool {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	unsigned max_conns;
-	long connect_timeout_s;
-	long low_speed_time_s;
-	long low_speed_bps;
+	struct http_conn_opts conn; /* its strings owned */
 	bool expect_continue;
-	char *ca_file;		    /* owned, or NULL */
-	struct curl_slist *resolve; /* owned, or NULL */
 	struct http_direct *direct; /* the direct GET path (owned), or NULL */
 	/* The sockets of the shared connections, for ack_now(). */
 	pthread_mutex_t socks_lock;
@@ -115,22 +111,22 @@ struct http_pool *http_pool_new(const struct http_pool_cfg *cfg)
 	for (size_t i = 0; i < ARRAY_SIZE(p->share_locks); i++)
 		pthread_mutex_init(&p->share_locks[i], NULL);
 	p->max_conns = cfg->max_conns ? cfg->max_conns : 8;
-	p->connect_timeout_s = cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 10;
-	p->low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
-	p->low_speed_bps = cfg->low_speed_bps > 0 ? cfg->low_speed_bps : 1;
+	p->conn.connect_timeout_s = cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 10;
+	p->conn.low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
+	p->conn.low_speed_bps = cfg->low_speed_bps > 0 ? cfg->low_speed_bps : 1;
 	p->expect_continue = cfg->expect_continue;
 	p->idle = calloc(p->max_conns, sizeof(*p->idle));
 	if (!p->idle)
 		goto fail;
-	if (cfg->ca_file && !(p->ca_file = strdup(cfg->ca_file)))
+	if (cfg->ca_file && !(p->conn.ca_file = strdup(cfg->ca_file)))
 		goto fail;
-	if (cfg->resolve && !(p->resolve = curl_slist_append(NULL, cfg->resolve)))
+	if (cfg->resolve && !(p->conn.resolve = curl_slist_append(NULL, cfg->resolve)))
 		goto fail;
 	if (share_setup(p) < 0)
 		goto fail;
 	/* without it (a proxy is set, or no memory) every request takes libcurl */
 	if (!cfg->curl_only)
-		p->direct = http_direct_new(cfg, p->max_conns);
+		p->direct = http_direct_new(&p->conn, p->max_conns);
 	return p;
 fail:
 	http_pool_free(p);
@@ -147,8 +143,8 @@ void http_pool_free(struct http_pool *p)
 	free(p->idle);
 	if (p->share)
 		curl_share_cleanup(p->share);
-	curl_slist_free_all(p->resolve);
-	free(p->ca_file);
+	curl_slist_free_all(p->conn.resolve);
+	free(p->conn.ca_file);
 	for (size_t i = 0; i < ARRAY_SIZE(p->share_locks); i++)
 		pthread_mutex_destroy(&p->share_locks[i]);
 	pthread_mutex_destroy(&p->socks_lock);
@@ -618,29 +614,47 @@ static CURLcode set_longs(CURL *h, const struct long_opt *o, size_t n)
 	return c;
 }
 
-static CURLcode set_transport(CURL *h, const struct http_pool *p)
+CURLcode http_conn_setopts(CURL *h, const struct http_conn_opts *o)
 {
 	const struct long_opt longs[] = {
 		{ CURLOPT_NOSIGNAL, 1L }, /* threads: no SIGALRM for timeouts */
 		{ CURLOPT_TCP_NODELAY, 1L },
 		{ CURLOPT_TCP_KEEPALIVE, 1L },
-		{ CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1 },
-		{ CURLOPT_MAXCONNECTS, (long)p->max_conns },
-		{ CURLOPT_CONNECTTIMEOUT, p->connect_timeout_s },
-		/* Stalls, not a total timeout: a big transfer may take long. */
-		{ CURLOPT_LOW_SPEED_TIME, p->low_speed_time_s },
-		{ CURLOPT_LOW_SPEED_LIMIT, p->low_speed_bps },
+		{ CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s },
 		{ CURLOPT_SSL_VERIFYPEER, 1L },
 		{ CURLOPT_SSL_VERIFYHOST, 2L },
-		{ CURLOPT_BUFFERSIZE, DL_BUFFER_SIZE },
-#if LIBCURL_VERSION_NUM >= 0x073e00
-		{ CURLOPT_UPLOAD_BUFFERSIZE, UL_BUFFER_SIZE },
-#endif
 #if LIBCURL_VERSION_NUM < 0x075500
 		{ CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS) },
 #endif
 	};
-	CURLcode c = curl_easy_setopt(h, CURLOPT_SHARE, p->share);
+	CURLcode c = set_longs(h, longs, ARRAY_SIZE(longs));
+#if LIBCURL_VERSION_NUM >= 0x075500
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	if (!c && o->ca_file)
+		c = curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
+	if (!c && o->resolve)
+		c = curl_easy_setopt(h, CURLOPT_RESOLVE, o->resolve);
+	return c;
+}
+
+static CURLcode set_transport(CURL *h, const struct http_pool *p)
+{
+	const struct long_opt longs[] = {
+		{ CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1 },
+		{ CURLOPT_MAXCONNECTS, (long)p->max_conns },
+		/* Stalls, not a total timeout: a big transfer may take long. */
+		{ CURLOPT_LOW_SPEED_TIME, p->conn.low_speed_time_s },
+		{ CURLOPT_LOW_SPEED_LIMIT, p->conn.low_speed_bps },
+		{ CURLOPT_BUFFERSIZE, DL_BUFFER_SIZE },
+#if LIBCURL_VERSION_NUM >= 0x073e00
+		{ CURLOPT_UPLOAD_BUFFERSIZE, UL_BUFFER_SIZE },
+#endif
+	};
+	CURLcode c = http_conn_setopts(h, &p->conn);
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_SHARE, p->share);
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
 	if (!c)
@@ -649,16 +663,8 @@ static CURLcode set_transport(CURL *h, const struct http_pool *p)
 		c = curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, (void *)p);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
 	if (!c)
 		c = set_longs(h, longs, ARRAY_SIZE(longs));
-	if (!c && p->ca_file)
-		c = curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
-	if (!c && p->resolve)
-		c = curl_easy_setopt(h, CURLOPT_RESOLVE, p->resolve);
 	return c;
 }
 

@@ -53,10 +53,8 @@ struct http_direct {
 	struct dconn **idle;  /* n_idle of max_idle */
 	size_t n_idle;
 	unsigned max_idle;
-	long connect_timeout_s;
-	int wait_ms;		    /* no byte for this long is a stall */
-	char *ca_file;		    /* owned, or NULL */
-	struct curl_slist *resolve; /* owned, or NULL */
+	const struct http_conn_opts *conn; /* the pool's, borrowed */
+	int wait_ms;			   /* no byte for this long is a stall */
 };
 
 /* A proxy from the environment: libcurl would speak to it, we could not. */
@@ -72,7 +70,7 @@ static bool proxy_in_env(void)
 	return false;
 }
 
-struct http_direct *http_direct_new(const struct http_pool_cfg *cfg, unsigned max_idle)
+struct http_direct *http_direct_new(const struct http_conn_opts *o, unsigned max_idle)
 {
 	if (proxy_in_env())
 		return NULL;
@@ -81,12 +79,10 @@ struct http_direct *http_direct_new(const struct http_pool_cfg *cfg, unsigned ma
 		return NULL;
 	pthread_mutex_init(&d->lock, NULL);
 	d->max_idle = max_idle ? max_idle : 8;
-	d->connect_timeout_s = cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 10;
-	long stall_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
-	d->wait_ms = (int)(stall_s > 3600 ? 3600000 : stall_s * 1000);
+	d->conn = o;
+	d->wait_ms = (int)(o->low_speed_time_s > 3600 ? 3600000 : o->low_speed_time_s * 1000);
 	d->idle = calloc(d->max_idle, sizeof(*d->idle));
-	if (!d->idle || (cfg->ca_file && !(d->ca_file = strdup(cfg->ca_file))) ||
-	    (cfg->resolve && !(d->resolve = curl_slist_append(NULL, cfg->resolve)))) {
+	if (!d->idle) {
 		http_direct_free(d);
 		return NULL;
 	}
@@ -109,8 +105,6 @@ void http_direct_free(struct http_direct *d)
 	for (size_t i = 0; i < d->n_idle; i++)
 		conn_close(d->idle[i]);
 	free(d->idle);
-	free(d->ca_file);
-	curl_slist_free_all(d->resolve);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -131,29 +125,7 @@ static CURLcode set_conn_opts(CURL *h, const struct http_direct *d, const char *
 	if (!c)
 		c = curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, d->connect_timeout_s);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	if (!c)
-		c = curl_easy_setopt(h, CURLOPT_PROTOCOLS,
-				     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	if (!c && d->ca_file)
-		c = curl_easy_setopt(h, CURLOPT_CAINFO, d->ca_file);
-	if (!c && d->resolve)
-		c = curl_easy_setopt(h, CURLOPT_RESOLVE, d->resolve);
+		c = http_conn_setopts(h, d->conn);
 	/* Read-ahead is a speed-up only: a TLS library without the hook still works. */
 	if (!c)
 		(void)curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);

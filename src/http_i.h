@@ -29,6 +29,22 @@ void http_slist_wipe(struct curl_slist *list);
 /* http_slist_wipe(), then curl_slist_free_all(). Takes ownership; NULL-safe. */
 void http_slist_free_wipe(struct curl_slist *list);
 
+/* How every connection is opened and watched: the pool's, defaults applied. */
+struct http_conn_opts {
+	long connect_timeout_s;
+	long low_speed_time_s; /* slower than low_speed_bps this long: a stall */
+	long low_speed_bps;
+	char *ca_file;		    /* owned by the pool, or NULL */
+	struct curl_slist *resolve; /* owned by the pool, or NULL */
+};
+
+/*
+ * Set on @h what every connection of both paths has: no signals, TCP
+ * options, the connect timeout, TLS verification (CA file included),
+ * HTTP(S) only, the resolve hook.
+ */
+CURLcode http_conn_setopts(CURL *h, const struct http_conn_opts *o);
+
 /*
  * Where byte @at of a 2xx body goes in @req's HTTP_SINK_MEM buffer (one
  * piece or several): the address, and in *room how many bytes fit there
@@ -69,12 +85,12 @@ int http_check_length(const struct http_request *req, const struct http_response
 /*
  * The direct GET path (http_direct.c): GETs into the caller's buffer on
  * connections that libcurl only opens. Its own pool of up to @max_idle
- * kept-alive connections, with @cfg's TLS, resolve and timeout settings
- * (copied). NULL on -ENOMEM, or when a proxy is set in the environment
+ * kept-alive connections, opened with @o (borrowed: it must outlive the
+ * result, as the pool's does). NULL on -ENOMEM, or when a proxy is set in the environment
  * (libcurl speaks to proxies, this path does not).
  */
 struct http_direct;
-struct http_direct *http_direct_new(const struct http_pool_cfg *cfg, unsigned max_idle);
+struct http_direct *http_direct_new(const struct http_conn_opts *o, unsigned max_idle);
 void http_direct_free(struct http_direct *d);
 
 /* Does @d (NULL-safe) carry @req: a GET with no body into HTTP_SINK_MEM? */
