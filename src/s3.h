@@ -279,25 +279,18 @@ int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_cho
 			 struct s3_status *st) MUST_CHECK;
 
 /*
- * GET [off, off+len) of @key into @buf. *got: bytes stored (short only at
+ * GET [off, off + len) of @key, len being the total of the @n pieces of
+ * @iov (borrowed), filled in order. *got: bytes stored (short only at
  * the end of the object; 0 when @off is at or past the end). @info, if not
  * NULL, is filled from the reply headers (caller releases). @if_match
  * (borrowed; NULL or "": none): the ETag the object must still have; sent
  * as If-Match and checked against the reply's ETag too. -ESTALE when the
  * object is another version now.
  */
-int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, void *buf,
-		  size_t *got, const struct sse_choice *sse, const struct store_enc *known,
-		  const char *if_match, struct store_info *info, struct s3_status *st) MUST_CHECK;
-
-/*
- * s3_get_object() into a buffer in @n pieces (@iov borrowed, filled in
- * order): one GET of [off, off + their total).
- */
-int s3_get_object_v(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
-		    size_t n, size_t *got, const struct sse_choice *sse,
-		    const struct store_enc *known, const char *if_match, struct store_info *info,
-		    struct s3_status *st) MUST_CHECK;
+int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
+		  size_t n, size_t *got, const struct sse_choice *sse,
+		  const struct store_enc *known, const char *if_match, struct store_info *info,
+		  struct s3_status *st) MUST_CHECK;
 
 /*
  * Does the server verify the CRC-32C that every PUT and part carries? One

@@ -1423,18 +1423,10 @@ static int check_range_reply(const struct http_response *r, uint64_t off)
 	return 0;
 }
 
-int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, size_t len, void *buf,
-		  size_t *got, const struct sse_choice *sse, const struct store_enc *known,
-		  const char *if_match, struct store_info *info, struct s3_status *st)
-{
-	const struct http_iov one = { buf, len };
-	return s3_get_object_v(c, key, off, &one, 1, got, sse, known, if_match, info, st);
-}
-
-int s3_get_object_v(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
-		    size_t n, size_t *got, const struct sse_choice *sse,
-		    const struct store_enc *known, const char *if_match, struct store_info *info,
-		    struct s3_status *st)
+int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
+		  size_t n, size_t *got, const struct sse_choice *sse,
+		  const struct store_enc *known, const char *if_match, struct store_info *info,
+		  struct s3_status *st)
 {
 	struct s3_op op;
 	char range[64];

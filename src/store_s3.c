@@ -132,19 +132,6 @@ static int op_head(struct store *s, const char *key, struct store_info *out)
 	return rc;
 }
 
-static int op_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
-			size_t *got, const struct store_enc *enc, const char *if_match)
-{
-	struct sse_choice ch;
-	const struct sse_choice *src;
-	*got = 0;
-	int rc = source(s, enc, &ch, &src);
-	if (!rc)
-		rc = s3_get_object(ctx_of(s), key, off, len, buf, got, src,
-				   enc ? enc : &unknown_enc, if_match, NULL, NULL);
-	return rc;
-}
-
 static int op_get_range_v(struct store *s, const char *key, uint64_t off,
 			  const struct store_iov *iov, size_t n, size_t *got,
 			  const struct store_enc *enc, const char *if_match)
@@ -159,9 +146,16 @@ static int op_get_range_v(struct store *s, const char *key, uint64_t off,
 		hv[i] = (struct http_iov){ iov[i].base, iov[i].len };
 	int rc = source(s, enc, &ch, &src);
 	if (!rc)
-		rc = s3_get_object_v(ctx_of(s), key, off, hv, n, got, src, enc ? enc : &unknown_enc,
-				     if_match, NULL, NULL);
+		rc = s3_get_object(ctx_of(s), key, off, hv, n, got, src, enc ? enc : &unknown_enc,
+				   if_match, NULL, NULL);
 	return rc;
+}
+
+static int op_get_range(struct store *s, const char *key, uint64_t off, size_t len, void *buf,
+			size_t *got, const struct store_enc *enc, const char *if_match)
+{
+	const struct store_iov one = { buf, len };
+	return op_get_range_v(s, key, off, &one, 1, got, enc, if_match);
 }
 
 static int op_put(struct store *s, const char *key, const void *data, size_t len,

@@ -259,7 +259,8 @@ static void *worker(void *arg)
 		const struct sse_choice *sse = j->t->have_sse ? &j->t->sse : NULL;
 		if (j->get) {
 			size_t got = 0;
-			rc = s3_get_object(j->t->ctx, j->key, off, n, j->data + off, &got, sse,
+			const struct http_iov one = { j->data + off, n };
+			rc = s3_get_object(j->t->ctx, j->key, off, &one, 1, &got, sse,
 					   j->t->have_known ? &j->t->known : NULL, NULL, NULL, &st);
 			if (!rc && got != n)
 				rc = -EIO;
@@ -439,7 +440,8 @@ static int op_get(struct tool *t, char **a, int n)
 	char *b = malloc(len ? len : 1);
 	if (!b)
 		return fail(-ENOMEM, NULL);
-	int rc = s3_get_object(t->ctx, a[0], off, len, b, &got, t->have_sse ? &t->sse : NULL,
+	const struct http_iov one = { b, len };
+	int rc = s3_get_object(t->ctx, a[0], off, &one, 1, &got, t->have_sse ? &t->sse : NULL,
 			       t->have_known ? &t->known : NULL, NULL, &info, &st);
 	if (!rc) {
 		rc = write_file("-", b, got);
