@@ -1464,13 +1464,41 @@ static void crc_advance_locked(struct fh_file *f)
 struct read_job {
 	struct mpu_job job;
 	struct fh_file *f;
-	struct fh_slot *slots[RA_GROUP]; /* consecutive blocks, all LOADING */
+	struct fh_slot *slots[RA_GROUP]; /* consecutive blocks, all LOADING and busy */
+	bool told[RA_GROUP];		 /* made READY while the GET went on */
 	size_t n;
 	struct store_enc enc;
 	char etag[STORE_ETAG_MAX]; /* the version the file reads */
 	char *key;
 	bool crc; /* the file is being checked: compute the blocks' CRCs */
 };
+
+/*
+ * Block @i of a grouped GET is full (store_piece_fn): the reader may take
+ * it now, while the GET goes on with the next. The slot stays busy, not to
+ * be reused, until the GET has ended.
+ */
+static void read_piece(void *ctx, size_t i)
+{
+	struct read_job *rj = ctx;
+	struct fh_file *f = rj->f;
+	struct fh_slot *s = rj->slots[i];
+
+	if (i >= rj->n || rj->told[i])
+		return; /* told again by a retry: the same bytes */
+	rj->told[i] = true;
+	uint32_t crc = rj->crc ? crc32c(0, s->data, s->len) : 0;
+	pthread_mutex_lock(&f->lock);
+	if (s->gen == f->ra_gen) {
+		s->state = FH_SLOT_READY;
+		s->got = s->len;
+		s->crc = crc;
+		if (rj->crc)
+			crc_advance_locked(f);
+		pthread_cond_broadcast(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
 
 static void read_run(struct mpu_job *j)
 {
@@ -1487,22 +1515,25 @@ static void read_run(struct mpu_job *j)
 		iov[i] = (struct store_iov){ rj->slots[i]->data, rj->slots[i]->len };
 		total += rj->slots[i]->len;
 	}
-	err = store_get_range_v(st, rj->key, rj->slots[0]->off, iov, rj->n, &got, &rj->enc,
-				rj->etag);
+	err = store_get_range_v(st, rj->key, rj->slots[0]->off, iov, rj->n,
+				rj->n > 1 ? read_piece : NULL, rj, &got, &rj->enc, rj->etag);
 	if (!err && got > total)
 		err = -EIO;
 	for (size_t i = 0, left = got; i < rj->n; i++) {
 		sgot[i] = left < iov[i].len ? left : iov[i].len;
 		left -= sgot[i];
 		/* outside the lock: about 0.05 ms per MiB with SSE4.2 */
-		if (!err && rj->crc)
+		if (!err && rj->crc && !rj->told[i])
 			crc[i] = crc32c(0, iov[i].base, sgot[i]);
 	}
 	pthread_mutex_lock(&f->lock);
 	bool ready = false;
 	for (size_t i = 0; i < rj->n; i++) {
 		struct fh_slot *s = rj->slots[i];
-		if (s->gen != f->ra_gen) {
+		s->busy = false;
+		if (rj->told[i]) {
+			/* READY already, whatever came after it */
+		} else if (s->gen != f->ra_gen) {
 			s->state = FH_SLOT_EMPTY; /* the file changed meanwhile */
 		} else if (err) {
 			s->state = FH_SLOT_ERROR;
@@ -1545,7 +1576,7 @@ static struct fh_slot *slot_take(struct fh_file *f, uint64_t boff, uint64_t keep
 
 	for (size_t i = 0; i < f->n_slots; i++) {
 		struct fh_slot *s = &f->slots[i];
-		if (s->state == FH_SLOT_LOADING)
+		if (s->state == FH_SLOT_LOADING || s->busy)
 			continue;
 		if (s->state == FH_SLOT_EMPTY || s->gen != f->ra_gen) {
 			victim = s;
@@ -1568,6 +1599,7 @@ static struct fh_slot *slot_take(struct fh_file *f, uint64_t boff, uint64_t keep
 			return NULL;
 	}
 	victim->state = FH_SLOT_LOADING;
+	victim->busy = true;
 	victim->off = boff;
 	victim->len = len;
 	victim->got = 0;

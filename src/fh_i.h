@@ -89,7 +89,9 @@ struct fh_slot {
 	uint64_t gen;  /* f->ra_gen when the fetch began */
 	uint64_t used; /* LRU clock */
 	uint32_t crc;  /* CRC-32C of the got bytes, when READY and the file is checked */
-	char *data;    /* cap bytes, allocated on first use */
+	/* a GET may still write data (LOADING, or READY before its GET ended) */
+	bool busy;
+	char *data; /* cap bytes, allocated on first use */
 	size_t cap;
 };
 

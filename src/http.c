@@ -55,6 +55,7 @@ struct xfer {
 	uint64_t sent; /* body bytes handed to curl */
 	int err;       /* first error raised inside a callback */
 	long status;   /* status line of the reply being received */
+	bool announce; /* its pieces are announced as they fill (http_sink_start) */
 	struct http_pool *pool;
 };
 
@@ -399,6 +400,23 @@ int http_sink_put(const struct http_request *req, uint64_t at, const void *data,
 	return 0;
 }
 
+bool http_sink_start(const struct http_request *req, long status, const struct http_response *resp)
+{
+	return req->sink == HTTP_SINK_MEM && req->sink_n_iov && req->sink_head && req->sink_piece &&
+	       req->sink_head(req->piece_ctx, status, resp);
+}
+
+void http_sink_filled(const struct http_request *req, uint64_t from, uint64_t to)
+{
+	uint64_t end = 0;
+
+	for (size_t i = 0; i < req->sink_n_iov && end <= to; i++) {
+		end += req->sink_iov[i].len;
+		if (end > from && end <= to)
+			req->sink_piece(req->piece_ctx, i);
+	}
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct xfer *x = userp;
@@ -407,9 +425,14 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 	int rc;
 	if (x->status < 200 || x->status > 299)
 		rc = buf_add(&x->resp->body, data, n);
-	else if (req->sink == HTTP_SINK_MEM)
-		rc = http_sink_put(req, x->resp->body_got, data, n);
-	else if (req->sink == HTTP_SINK_FN)
+	else if (req->sink == HTTP_SINK_MEM) {
+		uint64_t at = x->resp->body_got;
+		if (at == 0)
+			x->announce = http_sink_start(req, x->status, x->resp);
+		rc = http_sink_put(req, at, data, n);
+		if (!rc && x->announce)
+			http_sink_filled(req, at, at + n);
+	} else if (req->sink == HTTP_SINK_FN)
 		rc = req->sink_fn(req->sink_ctx, data, n);
 	else
 		rc = buf_add(&x->resp->body, data, n);

@@ -76,11 +76,23 @@ enum http_sink {
 	HTTP_SINK_FN,	   /* the callback sink_fn */
 };
 
+struct http_response;
+
 /* One piece of a caller's buffer in pieces (borrowed). */
 struct http_iov {
 	void *base;
 	size_t len;
 };
+
+/*
+ * A buffer in pieces, announced as it fills: before the first body byte
+ * of a 2xx reply reaches the buffer, the head callback sees the reply
+ * (@status, the headers in @resp) and says whether its pieces may be
+ * announced; then the piece callback is told of each piece once it is
+ * full, in order. A retried request is announced again, from its head on.
+ */
+typedef bool (*http_head_fn)(void *ctx, long status, const struct http_response *resp);
+typedef void (*http_piece_fn)(void *ctx, size_t i);
 
 /* A request; every pointer borrowed for the duration of http_exec(). */
 struct http_request {
@@ -103,6 +115,10 @@ struct http_request {
 	 * and sink_cap is their total): sink_n_iov of them, or 0. */
 	const struct http_iov *sink_iov;
 	size_t sink_n_iov;
+	/* announcing them (see http_piece_fn): both set, or neither */
+	http_head_fn sink_head;
+	http_piece_fn sink_piece;
+	void *piece_ctx;
 	http_write_fn sink_fn; /* HTTP_SINK_FN */
 	void *sink_ctx;
 };

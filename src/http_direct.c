@@ -414,10 +414,13 @@ static int read_body(const struct http_direct *d, struct dconn *c, const struct 
 		early = (size_t)len;
 		r->close = true; /* bytes past the reply: the stream is out of step */
 	}
+	bool announce = ok && len && http_sink_start(req, r->status, resp);
 	int rc = deliver(req, resp, ok, r->hb + r->head, early);
 	if (rc)
 		return rc;
 	resp->body_got = early;
+	if (announce)
+		http_sink_filled(req, 0, early);
 	char tmp[HEAD_CHUNK];
 	while (resp->body_got < len) {
 		uint64_t left = len - resp->body_got;
@@ -444,6 +447,8 @@ static int read_body(const struct http_direct *d, struct dconn *c, const struct 
 		if (!ok && (rc = buf_add(&resp->body, tmp, got)) != 0)
 			return rc;
 		resp->body_got += got;
+		if (announce)
+			http_sink_filled(req, resp->body_got - got, resp->body_got);
 	}
 	return 0;
 }

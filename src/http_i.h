@@ -56,6 +56,15 @@ void *http_sink_at(const struct http_request *req, uint64_t at, size_t *room);
 int http_sink_put(const struct http_request *req, uint64_t at, const void *data, size_t n);
 
 /*
+ * A 2xx reply's body begins (@status, its head in @resp): may @req's
+ * pieces be announced as they fill? See http_piece_fn.
+ */
+bool http_sink_start(const struct http_request *req, long status, const struct http_response *resp);
+
+/* Body bytes [@from, @to) have reached @req's buffer: announce the pieces they filled. */
+void http_sink_filled(const struct http_request *req, uint64_t from, uint64_t to);
+
+/*
  * Split the header line @line (@n bytes) at its first colon, trim both
  * sides and append them to resp->headers ("name\0value\0"). With @name
  * not NULL, the four outputs point into @line. 0, -EIO without a colon,

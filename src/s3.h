@@ -182,6 +182,9 @@ struct s3_op {
 	size_t sink_cap;
 	const struct http_iov *sink_iov;
 	size_t sink_n_iov;
+	http_head_fn sink_head;
+	http_piece_fn sink_piece;
+	void *piece_ctx;
 	http_write_fn sink_fn;
 	void *sink_ctx;
 	s3_rewind_fn sink_reset; /* allows retrying a sink_fn download */
@@ -285,12 +288,16 @@ int s3_head_object_probe(struct s3_ctx *c, const char *key, const struct sse_cho
  * NULL, is filled from the reply headers (caller releases). @if_match
  * (borrowed; NULL or "": none): the ETag the object must still have; sent
  * as If-Match and checked against the reply's ETag too. -ESTALE when the
- * object is another version now.
+ * object is another version now. @piece, if not NULL, is told of each
+ * piece once it is full, in order, from the calling thread (see
+ * http_piece_fn; a retry tells again, with the same bytes): only with
+ * @if_match, for a reply of that version and of the range asked for.
+ * Whatever it was told, the result is the call's.
  */
 int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
-		  size_t n, size_t *got, const struct sse_choice *sse,
-		  const struct store_enc *known, const char *if_match, struct store_info *info,
-		  struct s3_status *st) MUST_CHECK;
+		  size_t n, http_piece_fn piece, void *piece_ctx, size_t *got,
+		  const struct sse_choice *sse, const struct store_enc *known, const char *if_match,
+		  struct store_info *info, struct s3_status *st) MUST_CHECK;
 
 /*
  * Does the server verify the CRC-32C that every PUT and part carries? One

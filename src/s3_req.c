@@ -709,6 +709,9 @@ static void fill_request(const struct s3_op *op, const char *url, const struct h
 		.sink_cap = op->sink_cap,
 		.sink_iov = op->sink_iov,
 		.sink_n_iov = op->sink_n_iov,
+		.sink_head = op->sink_head,
+		.sink_piece = op->sink_piece,
+		.piece_ctx = op->piece_ctx,
 		.sink_fn = op->sink_fn,
 		.sink_ctx = op->sink_ctx,
 	};
@@ -1400,14 +1403,14 @@ static int stale(const struct s3_op *op, const char *key, const char *got, const
 	return -ESTALE;
 }
 
-/* Check a 200/206/416 reply to a range request for [off, ...). */
-static int check_range_reply(const struct http_response *r, uint64_t off)
+/* Check a 200/206/416 reply (@status, head in @r) to a range request for [off, ...). */
+static int check_range_reply(const struct http_response *r, long status, uint64_t off)
 {
-	if (r->status == 416)
+	if (status == 416)
 		return 0;
-	if (r->status == 200)
+	if (status == 200)
 		return off == 0 ? 0 : -EIO; /* the server ignored Range */
-	if (r->status != 206)
+	if (status != 206)
 		return -EIO;
 	const char *cr = http_response_header(r, "Content-Range");
 	char num[24];
@@ -1423,11 +1426,34 @@ static int check_range_reply(const struct http_response *r, uint64_t off)
 	return 0;
 }
 
-int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
-		  size_t n, size_t *got, const struct sse_choice *sse,
-		  const struct store_enc *known, const char *if_match, struct store_info *info,
-		  struct s3_status *st)
+/* A GET whose pieces are announced as they fill: what its reply must be. */
+struct get_announce {
+	uint64_t off;
+	const char *if_match;
+	http_piece_fn piece;
+	void *ctx;
+};
+
+static bool get_head_ok(void *ctx, long status, const struct http_response *r)
 {
+	const struct get_announce *g = ctx;
+	const char *e = http_response_header(r, "ETag");
+	return (status == 200 || status == 206) && check_range_reply(r, status, g->off) == 0 && e &&
+	       etag_same(e, g->if_match);
+}
+
+static void get_piece(void *ctx, size_t i)
+{
+	const struct get_announce *g = ctx;
+	g->piece(g->ctx, i);
+}
+
+int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct http_iov *iov,
+		  size_t n, http_piece_fn piece, void *piece_ctx, size_t *got,
+		  const struct sse_choice *sse, const struct store_enc *known, const char *if_match,
+		  struct store_info *info, struct s3_status *st)
+{
+	struct get_announce ann = { off, if_match, piece, piece_ctx };
 	struct s3_op op;
 	char range[64];
 	uint64_t last;
@@ -1451,11 +1477,16 @@ int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct 
 	op.sink_iov = iov;
 	op.sink_n_iov = n;
 	op.sink_cap = len;
+	if (piece && if_match && *if_match) {
+		op.sink_head = get_head_ok;
+		op.sink_piece = get_piece;
+		op.piece_ctx = &ann;
+	}
 	op.accept_status = 416; /* the range starts at or past the end */
 	if (!rc)
 		rc = s3_perform(c, &op, st);
 	if (!rc)
-		rc = check_range_reply(&op.resp, off);
+		rc = check_range_reply(&op.resp, op.resp.status, off);
 	if (!rc && op.resp.status != 416 && if_match && *if_match) {
 		/* a server that ignores If-Match still names what it sent */
 		const char *e = http_response_header(&op.resp, "ETag");

@@ -116,6 +116,14 @@ struct store_iov {
 };
 #define STORE_IOV_MAX 16 /* pieces of one get_range_v() */
 
+/*
+ * Told that piece @i of a get_range_v() is full, in order, from the thread
+ * running it, before the call returns; only when the call has an
+ * if_match, and for bytes of that version. A retried request may tell it
+ * again and write the same bytes again; the call's result stands.
+ */
+typedef void (*store_piece_fn)(void *ctx, size_t i);
+
 struct store_ops {
 	/* HEAD key. -ENOENT if absent. Fills @out (caller releases it). */
 	int (*head)(struct store *s, const char *key, struct store_info *out);
@@ -132,12 +140,13 @@ struct store_ops {
 			 size_t *got, const struct store_enc *enc, const char *if_match);
 	/*
 	 * get_range() of [off, off + their total) into @n pieces (at most
-	 * STORE_IOV_MAX), filled in order, with one request. Optional: see
-	 * store_get_range_v().
+	 * STORE_IOV_MAX), filled in order, with one request; @piece (may be
+	 * NULL) is told of each one full. Optional: see store_get_range_v().
 	 */
 	int (*get_range_v)(struct store *s, const char *key, uint64_t off,
-			   const struct store_iov *iov, size_t n, size_t *got,
-			   const struct store_enc *enc, const char *if_match);
+			   const struct store_iov *iov, size_t n, store_piece_fn piece,
+			   void *piece_ctx, size_t *got, const struct store_enc *enc,
+			   const char *if_match);
 	/*
 	 * Writes (put, the mpu_* calls, copy) take a @floor: the encryption
 	 * of the object being replaced or copied (NULL or unknown: none). The
@@ -211,11 +220,13 @@ struct store {
 
 /* get_range_v(), or without it get_range() piece by piece until one is short. */
 static inline int store_get_range_v(struct store *s, const char *key, uint64_t off,
-				    const struct store_iov *iov, size_t n, size_t *got,
-				    const struct store_enc *enc, const char *if_match)
+				    const struct store_iov *iov, size_t n, store_piece_fn piece,
+				    void *piece_ctx, size_t *got, const struct store_enc *enc,
+				    const char *if_match)
 {
 	if (s->ops->get_range_v)
-		return s->ops->get_range_v(s, key, off, iov, n, got, enc, if_match);
+		return s->ops->get_range_v(s, key, off, iov, n, piece, piece_ctx, got, enc,
+					   if_match);
 	*got = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t g = 0;
@@ -226,6 +237,8 @@ static inline int store_get_range_v(struct store *s, const char *key, uint64_t o
 		*got += g;
 		if (g < iov[i].len)
 			break;
+		if (piece && if_match && *if_match)
+			piece(piece_ctx, i);
 	}
 	return 0;
 }

@@ -133,8 +133,9 @@ static int op_head(struct store *s, const char *key, struct store_info *out)
 }
 
 static int op_get_range_v(struct store *s, const char *key, uint64_t off,
-			  const struct store_iov *iov, size_t n, size_t *got,
-			  const struct store_enc *enc, const char *if_match)
+			  const struct store_iov *iov, size_t n, store_piece_fn piece,
+			  void *piece_ctx, size_t *got, const struct store_enc *enc,
+			  const char *if_match)
 {
 	struct http_iov hv[STORE_IOV_MAX];
 	struct sse_choice ch;
@@ -146,8 +147,8 @@ static int op_get_range_v(struct store *s, const char *key, uint64_t off,
 		hv[i] = (struct http_iov){ iov[i].base, iov[i].len };
 	int rc = source(s, enc, &ch, &src);
 	if (!rc)
-		rc = s3_get_object(ctx_of(s), key, off, hv, n, got, src, enc ? enc : &unknown_enc,
-				   if_match, NULL, NULL);
+		rc = s3_get_object(ctx_of(s), key, off, hv, n, piece, piece_ctx, got, src,
+				   enc ? enc : &unknown_enc, if_match, NULL, NULL);
 	return rc;
 }
 
@@ -155,7 +156,7 @@ static int op_get_range(struct store *s, const char *key, uint64_t off, size_t l
 			size_t *got, const struct store_enc *enc, const char *if_match)
 {
 	const struct store_iov one = { buf, len };
-	return op_get_range_v(s, key, off, &one, 1, got, enc, if_match);
+	return op_get_range_v(s, key, off, &one, 1, NULL, NULL, got, enc, if_match);
 }
 
 static int op_put(struct store *s, const char *key, const void *data, size_t len,

@@ -260,7 +260,7 @@ static void *worker(void *arg)
 		if (j->get) {
 			size_t got = 0;
 			const struct http_iov one = { j->data + off, n };
-			rc = s3_get_object(j->t->ctx, j->key, off, &one, 1, &got, sse,
+			rc = s3_get_object(j->t->ctx, j->key, off, &one, 1, NULL, NULL, &got, sse,
 					   j->t->have_known ? &j->t->known : NULL, NULL, NULL, &st);
 			if (!rc && got != n)
 				rc = -EIO;
@@ -441,8 +441,9 @@ static int op_get(struct tool *t, char **a, int n)
 	if (!b)
 		return fail(-ENOMEM, NULL);
 	const struct http_iov one = { b, len };
-	int rc = s3_get_object(t->ctx, a[0], off, &one, 1, &got, t->have_sse ? &t->sse : NULL,
-			       t->have_known ? &t->known : NULL, NULL, &info, &st);
+	int rc = s3_get_object(t->ctx, a[0], off, &one, 1, NULL, NULL, &got,
+			       t->have_sse ? &t->sse : NULL, t->have_known ? &t->known : NULL, NULL,
+			       &info, &st);
 	if (!rc) {
 		rc = write_file("-", b, got);
 		store_info_release(&info);

@@ -73,6 +73,10 @@ struct mem {
 	unsigned delay[MEM_OP_COUNT];
 	struct fault fault[MEM_OP_COUNT];
 	struct fault late[MEM_OP_COUNT]; /* performed, then reported as failed */
+	/* mem_store_hold_pieces(): armed, the GET held, where it starts */
+	pthread_cond_t cond;
+	bool hold, held;
+	uint64_t held_off, held_len;
 };
 
 static struct mem *M(struct store *s)
@@ -290,13 +294,30 @@ out:
 	return err;
 }
 
+/* mem_store_hold_pieces(): wait here while armed (the first GET only). */
+static void hold_here(struct mem *m, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->hold && !m->held) {
+		m->held = true;
+		m->held_off = off;
+		m->held_len = len;
+		pthread_cond_broadcast(&m->cond);
+		while (m->hold)
+			pthread_cond_wait(&m->cond, &m->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* One GET of [off, off + total of @iov) into its pieces. */
 static int m_get_range_v(struct store *s, const char *key, uint64_t off,
-			 const struct store_iov *iov, size_t n_iov, size_t *got,
-			 const struct store_enc *enc, const char *if_match)
+			 const struct store_iov *iov, size_t n_iov, store_piece_fn piece,
+			 void *piece_ctx, size_t *got, const struct store_enc *enc,
+			 const char *if_match)
 {
 	struct mem *m = M(s);
 	int err = enter(s, MEM_OP_GET_RANGE);
+	size_t full = 0; /* pieces filled, told after the lock is dropped */
 	bool found;
 
 	if (err)
@@ -321,9 +342,24 @@ static int m_get_range_v(struct store *s, const char *key, uint64_t off,
 			memcpy(iov[k].base, m->objs[i].data + off, n);
 			*got += n;
 			off += n;
+			full += n == iov[k].len;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	int late = err ? 0 : late_fault(s, MEM_OP_GET_RANGE);
+	if (late) {
+		/* the reply was cut after its first piece (of several): the rest is garbage */
+		full = n_iov > 1 && full ? 1 : 0;
+		for (size_t k = full; k < n_iov; k++)
+			memset(iov[k].base, 0xee, iov[k].len);
+	}
+	for (size_t k = 0; !err && piece && if_match && *if_match && k < full; k++) {
+		piece(piece_ctx, k);
+		if (k == 0 && full > 1)
+			hold_here(m, off - *got, iov[0].len);
+	}
+	if (late)
+		err = late;
 out:
 	leave(s, MEM_OP_GET_RANGE);
 	return err;
@@ -333,7 +369,7 @@ static int m_get_range(struct store *s, const char *key, uint64_t off, size_t le
 		       size_t *got, const struct store_enc *enc, const char *if_match)
 {
 	const struct store_iov one = { buf, len };
-	return m_get_range_v(s, key, off, &one, 1, got, enc, if_match);
+	return m_get_range_v(s, key, off, &one, 1, NULL, NULL, got, enc, if_match);
 }
 
 static int m_put(struct store *s, const char *key, const void *data, size_t len,
@@ -828,6 +864,7 @@ struct store *mem_store_new(void)
 		return NULL;
 	}
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
 	s->ops = &mem_ops;
 	s->priv = m;
 	return s;
@@ -846,6 +883,7 @@ void mem_store_free(struct store *s)
 		m->uploads = u->next;
 		upload_free(u);
 	}
+	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 	free(s);
@@ -1033,6 +1071,40 @@ void mem_store_clear_faults(struct store *s)
 	memset(m->fault, 0, sizeof(m->fault));
 	memset(m->late, 0, sizeof(m->late));
 	pthread_mutex_unlock(&m->lock);
+}
+
+void mem_store_hold_pieces(struct store *s, bool on)
+{
+	struct mem *m = M(s);
+
+	pthread_mutex_lock(&m->lock);
+	m->hold = on;
+	if (on)
+		m->held = false;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool mem_store_wait_held(struct store *s, unsigned ms, uint64_t *off, uint64_t *len)
+{
+	struct mem *m = M(s);
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&m->lock);
+	while (!m->held && pthread_cond_timedwait(&m->cond, &m->lock, &t) == 0)
+		;
+	bool held = m->held;
+	*off = m->held_off;
+	*len = m->held_len;
+	pthread_mutex_unlock(&m->lock);
+	return held;
 }
 
 void mem_store_set_delay(struct store *s, enum mem_op op, unsigned usec)

@@ -78,12 +78,23 @@ void mem_store_fail(struct store *s, enum mem_op op, unsigned long nth, unsigned
 		    int err);
 /*
  * Like mem_store_fail(), but the call is performed and only its reply is
- * lost: it reports @err after doing its work (MEM_OP_MPU_COMPLETE only).
+ * lost: it reports @err after doing its work (MEM_OP_MPU_COMPLETE). A
+ * MEM_OP_GET_RANGE so failed is a reply cut short: of several pieces, the
+ * first is filled and told of, the others filled with garbage; of one,
+ * that one is garbage.
  */
 void mem_store_fail_late(struct store *s, enum mem_op op, unsigned long nth, unsigned long count,
 			 int err);
 /* Disarm every fault. */
 void mem_store_clear_faults(struct store *s);
+/*
+ * Armed (@on), the first GET of several pieces, with an ETag to match,
+ * stops after it has told of its first piece, until disarmed.
+ * mem_store_wait_held() waits up to @ms for it: true once it is held,
+ * with where it starts and its first piece's length.
+ */
+void mem_store_hold_pieces(struct store *s, bool on);
+bool mem_store_wait_held(struct store *s, unsigned ms, uint64_t *off, uint64_t *len);
 /* Sleep @usec in each call of @op (outside the store's lock). */
 void mem_store_set_delay(struct store *s, enum mem_op op, unsigned usec);
 

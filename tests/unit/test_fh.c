@@ -1796,6 +1796,117 @@ static void test_verify_read_no_readahead(void **state)
  * of sequential reads, jumps back over blocks since evicted, and forward
  * again. No read fails the check, and every byte is right.
  */
+/* A sequential reader in a thread, publishing how far it got. */
+struct seq_reader {
+	struct fh *h;
+	const unsigned char *want;
+	size_t len;
+	size_t pos; /* atomic */
+	int err;
+};
+
+static void *seq_reader_main(void *arg)
+{
+	struct seq_reader *r = arg;
+	char buf[16 * 1024];
+	size_t got;
+
+	while (r->pos < r->len) {
+		int err = fh_read(r->h, buf, sizeof(buf), (off_t)r->pos, &got);
+		if (!err && (got == 0 || memcmp(buf, r->want + r->pos, got) != 0))
+			err = -EIO;
+		if (err) {
+			r->err = err;
+			break;
+		}
+		__atomic_store_n(&r->pos, r->pos + got, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/*
+ * A GET of several blocks hands each block to the reader as soon as it
+ * has arrived: with the GET held after its first block, a sequential
+ * reader still gets through that block. The whole object then reads
+ * right, and its checksum holds.
+ */
+static void test_grouped_get_hands_over_blocks(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t len = 2048 * KIB;
+	unsigned char *data = rnd(len, 79);
+	struct seq_reader r = { .want = data, .len = len };
+	uint64_t off = 0, first = 0;
+	pthread_t t;
+
+	e->cfg.readahead_max = 256 * KIB;
+	assert_int_equal(mem_store_seed_crc(e->st, "grp", data, len), 0);
+	r.h = open_existing(e, "grp", O_RDONLY);
+	mem_store_hold_pieces(e->st, true);
+	assert_int_equal(pthread_create(&t, NULL, seq_reader_main, &r), 0);
+	bool held = mem_store_wait_held(e->st, 10000, &off, &first);
+	bool passed = false;
+	for (int i = 0; held && i < 1000 && !passed; i++) {
+		passed = __atomic_load_n(&r.pos, __ATOMIC_ACQUIRE) >= off + first;
+		if (!passed)
+			usleep(10000);
+	}
+	mem_store_hold_pieces(e->st, false);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(held);
+	assert_true(passed);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.pos, len);
+	assert_int_equal(fh_release(r.h), 0);
+	free(data);
+	env_free(e);
+}
+
+/*
+ * Replies cut short after their first block: the block that arrived is
+ * read as it is, the others are fetched again, never read from the cut
+ * reply; every byte is right and the checksum holds. (A read may fail
+ * when the fetch it retries fails too: it is read again.)
+ */
+static void test_grouped_get_cut_short(void **state)
+{
+	struct env *e = env_new(disk_mode(state), PS, 3);
+	size_t len = 2048 * KIB;
+	unsigned char *data = rnd(len, 80);
+	char buf[16 * KIB];
+	size_t got;
+	unsigned failed = 0;
+	bool armed = false;
+	struct fh *h;
+
+	e->cfg.readahead_max = 256 * KIB;
+	assert_int_equal(mem_store_seed_crc(e->st, "cut", data, len), 0);
+	h = open_existing(e, "cut", O_RDONLY);
+	for (size_t pos = 0; pos < len; pos += got) {
+		/* every 256 KiB, the second GET from now loses the end of its reply */
+		if (pos % (256 * KIB) == 0 && !armed) {
+			mem_store_fail_late(e->st, MEM_OP_GET_RANGE, 2, 1, -EIO);
+			armed = true;
+		} else if (pos % (256 * KIB) != 0) {
+			armed = false;
+		}
+		int err = fh_read(h, buf, sizeof(buf), (off_t)pos, &got);
+		/* at most once per fault: the fetch again succeeds */
+		if (err == -EIO && ++failed <= len / (256 * KIB)) {
+			got = 0;
+			continue;
+		}
+		assert_int_equal(err, 0);
+		assert_int_equal(got, sizeof(buf));
+		assert_memory_equal(buf, data + pos, got);
+	}
+	assert_int_equal(fh_read(h, buf, sizeof(buf), (off_t)len, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(fh_release(h), 0);
+	free(data);
+	env_free(e);
+}
+
 static void test_verify_read_out_of_order(void **state)
 {
 	struct env *e = env_new(disk_mode(state), PS, 3);
@@ -1881,6 +1992,8 @@ int main(void)
 		BOTH(test_verify_read),
 		BOTH(test_verify_read_no_readahead),
 		BOTH(test_verify_read_out_of_order),
+		BOTH(test_grouped_get_hands_over_blocks),
+		BOTH(test_grouped_get_cut_short),
 		BOTH(test_written_checksum),
 		BOTH(test_threads),
 		cmocka_unit_test(test_spill_over_mem_limit),

@@ -302,6 +302,93 @@ static void test_sink_in_pieces(void **state)
 	server_stop(&s);
 }
 
+/* What a buffer in pieces was told, and what each piece held when told. */
+struct told {
+	bool accept;
+	int heads;
+	long status;
+	char etag[16];
+	size_t order[8];
+	char seen[8][8];
+	size_t n;
+	const struct http_iov *iov;
+};
+
+static bool told_head(void *ctx, long status, const struct http_response *r)
+{
+	struct told *t = ctx;
+	const char *e = http_response_header(r, "ETag");
+	t->heads++;
+	t->status = status;
+	snprintf(t->etag, sizeof(t->etag), "%s", e ? e : "");
+	return t->accept;
+}
+
+static void told_piece(void *ctx, size_t i)
+{
+	struct told *t = ctx;
+	if (t->n < 8) {
+		t->order[t->n] = i;
+		memcpy(t->seen[t->n], t->iov[i].base, t->iov[i].len);
+		t->n++;
+	}
+}
+
+/*
+ * Pieces are told of once each, in order, already full, after the head
+ * was seen and accepted; a head refused, or an error reply, tells none.
+ */
+static void test_sink_pieces_announced(void **state)
+{
+	(void)state;
+	const char *ok = "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\nETag: \"e1\"\r\n"
+			 "Content-Range: bytes 0-9/20\r\n\r\n0123456789";
+	struct server s = { .replies = {
+				    ok,
+				    ok,
+				    "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnokey",
+			    } };
+	struct http_pool *p = pool();
+	struct http_response r;
+	char a[3], b[4], c[3];
+	const struct http_iov iov[] = { { a, 3 }, { b, 4 }, { c, 3 } };
+	struct told t = { .accept = true, .iov = iov };
+	struct http_request req = { .sink = HTTP_SINK_MEM,
+				    .sink_iov = iov,
+				    .sink_n_iov = 3,
+				    .sink_cap = 10,
+				    .sink_head = told_head,
+				    .sink_piece = told_piece,
+				    .piece_ctx = &t };
+	server_start(&s);
+	http_response_init(&r);
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(t.heads, 1);
+	assert_int_equal(t.status, 206);
+	assert_string_equal(t.etag, "\"e1\"");
+	assert_int_equal(t.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(t.order[i], i);
+	assert_memory_equal(t.seen[0], "012", 3);
+	assert_memory_equal(t.seen[1], "3456", 4);
+	assert_memory_equal(t.seen[2], "789", 3);
+	/* refused at the head: filled, but nothing told */
+	t = (struct told){ .accept = false, .iov = iov };
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(t.heads, 1);
+	assert_int_equal(t.n, 0);
+	assert_memory_equal(c, "789", 3);
+	/* an error reply: neither */
+	t = (struct told){ .accept = true, .iov = iov };
+	assert_int_equal(get(&s, p, &req, &r), 0);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(t.heads, 0);
+	assert_int_equal(t.n, 0);
+	http_response_release(&r);
+	http_pool_free(p);
+	server_stop(&s);
+}
+
 static void test_error_body_not_in_sink(void **state)
 {
 	(void)state;
@@ -541,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_content_range_mismatch),
 		cmocka_unit_test(test_caller_buffer_overflow),
 		cmocka_unit_test(test_sink_in_pieces),
+		cmocka_unit_test(test_sink_pieces_announced),
 		cmocka_unit_test(test_stalled_reply),
 		cmocka_unit_test(test_error_body_not_in_sink),
 		cmocka_unit_test(test_header_cap),
