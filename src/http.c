@@ -659,6 +659,16 @@ CURLcode http_conn_setopts(CURL *h, const struct http_conn_opts *o)
 		c = curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
 	if (!c && o->resolve)
 		c = curl_easy_setopt(h, CURLOPT_RESOLVE, o->resolve);
+	/*
+	 * TLS 1.3's suites, all of them, AES-128-GCM first: with AES-NI it
+	 * costs each side about two thirds of AES-256-GCM's CPU per byte
+	 * (4.3 against 2.9 GB/s here), on a bulk transfer a fifth of
+	 * obsmount's CPU. The server chooses; TLS 1.2 keeps libcurl's list.
+	 */
+	if (!c)
+		c = curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS,
+				     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+				     "TLS_CHACHA20_POLY1305_SHA256");
 	return c;
 }
 
