@@ -400,10 +400,11 @@ int http_sink_put(const struct http_request *req, uint64_t at, const void *data,
 	return 0;
 }
 
-bool http_sink_start(const struct http_request *req, long status, const struct http_response *resp)
+int http_sink_start(const struct http_request *req, long status, const struct http_response *resp)
 {
-	return req->sink == HTTP_SINK_MEM && req->sink_n_iov && req->sink_head && req->sink_piece &&
-	       req->sink_head(req->piece_ctx, status, resp);
+	if (req->sink != HTTP_SINK_MEM || !req->sink_n_iov || !req->sink_head || !req->sink_piece)
+		return 0;
+	return req->sink_head(req->piece_ctx, status, resp);
 }
 
 void http_sink_filled(const struct http_request *req, uint64_t from, uint64_t to)
@@ -427,9 +428,13 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 		rc = buf_add(&x->resp->body, data, n);
 	else if (req->sink == HTTP_SINK_MEM) {
 		uint64_t at = x->resp->body_got;
-		if (at == 0)
-			x->announce = http_sink_start(req, x->status, x->resp);
-		rc = http_sink_put(req, at, data, n);
+		rc = 0;
+		if (at == 0) {
+			rc = http_sink_start(req, x->status, x->resp);
+			x->announce = rc > 0;
+		}
+		if (rc >= 0)
+			rc = http_sink_put(req, at, data, n);
 		if (!rc && x->announce)
 			http_sink_filled(req, at, at + n);
 	} else if (req->sink == HTTP_SINK_FN)

@@ -88,10 +88,12 @@ struct http_iov {
  * A buffer in pieces, announced as it fills: before the first body byte
  * of a 2xx reply reaches the buffer, the head callback sees the reply
  * (@status, the headers in @resp) and says whether its pieces may be
- * announced; then the piece callback is told of each piece once it is
- * full, in order. A retried request is announced again, from its head on.
+ * announced (1) or not (0), or ends the transfer with an error (-errno)
+ * before the buffer is written; then the piece callback is told of each
+ * piece once it is full, in order. A retried request is announced again,
+ * from its head on.
  */
-typedef bool (*http_head_fn)(void *ctx, long status, const struct http_response *resp);
+typedef int (*http_head_fn)(void *ctx, long status, const struct http_response *resp);
 typedef void (*http_piece_fn)(void *ctx, size_t i);
 
 /* A request; every pointer borrowed for the duration of http_exec(). */

@@ -414,8 +414,11 @@ static int read_body(const struct http_direct *d, struct dconn *c, const struct 
 		early = (size_t)len;
 		r->close = true; /* bytes past the reply: the stream is out of step */
 	}
-	bool announce = ok && len && http_sink_start(req, r->status, resp);
-	int rc = deliver(req, resp, ok, r->hb + r->head, early);
+	int rc = ok && len ? http_sink_start(req, r->status, resp) : 0;
+	bool announce = rc > 0;
+	if (rc < 0)
+		return rc;
+	rc = deliver(req, resp, ok, r->hb + r->head, early);
 	if (rc)
 		return rc;
 	resp->body_got = early;

@@ -57,9 +57,10 @@ int http_sink_put(const struct http_request *req, uint64_t at, const void *data,
 
 /*
  * A 2xx reply's body begins (@status, its head in @resp): may @req's
- * pieces be announced as they fill? See http_piece_fn.
+ * pieces be announced as they fill (1, else 0)? -errno: end the transfer.
+ * See http_head_fn.
  */
-bool http_sink_start(const struct http_request *req, long status, const struct http_response *resp);
+int http_sink_start(const struct http_request *req, long status, const struct http_response *resp);
 
 /* Body bytes [@from, @to) have reached @req's buffer: announce the pieces they filled. */
 void http_sink_filled(const struct http_request *req, uint64_t from, uint64_t to);

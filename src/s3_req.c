@@ -1432,19 +1432,24 @@ struct get_announce {
 	const char *if_match;
 	http_piece_fn piece;
 	void *ctx;
+	bool told; /* a piece was announced (by this attempt or an earlier one) */
 };
 
-static bool get_head_ok(void *ctx, long status, const struct http_response *r)
+static int get_head_ok(void *ctx, long status, const struct http_response *r)
 {
 	const struct get_announce *g = ctx;
 	const char *e = http_response_header(r, "ETag");
-	return (status == 200 || status == 206) && check_range_reply(r, status, g->off) == 0 && e &&
-	       etag_same(e, g->if_match);
+	if ((status == 200 || status == 206) && check_range_reply(r, status, g->off) == 0 && e &&
+	    etag_same(e, g->if_match))
+		return 1;
+	/* a retry with other bytes must not overwrite pieces the caller has taken */
+	return g->told ? -ESTALE : 0;
 }
 
 static void get_piece(void *ctx, size_t i)
 {
-	const struct get_announce *g = ctx;
+	struct get_announce *g = ctx;
+	g->told = true;
 	g->piece(g->ctx, i);
 }
 
@@ -1453,7 +1458,7 @@ int s3_get_object(struct s3_ctx *c, const char *key, uint64_t off, const struct 
 		  const struct sse_choice *sse, const struct store_enc *known, const char *if_match,
 		  struct store_info *info, struct s3_status *st)
 {
-	struct get_announce ann = { off, if_match, piece, piece_ctx };
+	struct get_announce ann = { off, if_match, piece, piece_ctx, false };
 	struct s3_op op;
 	char range[64];
 	uint64_t last;

@@ -304,7 +304,7 @@ static void test_sink_in_pieces(void **state)
 
 /* What a buffer in pieces was told, and what each piece held when told. */
 struct told {
-	bool accept;
+	bool accept, refuse;
 	int heads;
 	long status;
 	char etag[16];
@@ -314,14 +314,14 @@ struct told {
 	const struct http_iov *iov;
 };
 
-static bool told_head(void *ctx, long status, const struct http_response *r)
+static int told_head(void *ctx, long status, const struct http_response *r)
 {
 	struct told *t = ctx;
 	const char *e = http_response_header(r, "ETag");
 	t->heads++;
 	t->status = status;
 	snprintf(t->etag, sizeof(t->etag), "%s", e ? e : "");
-	return t->accept;
+	return t->refuse ? -EXDEV : t->accept;
 }
 
 static void told_piece(void *ctx, size_t i)
@@ -347,6 +347,7 @@ static void test_sink_pieces_announced(void **state)
 				    ok,
 				    ok,
 				    "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnokey",
+				    ok,
 			    } };
 	struct http_pool *p = pool();
 	struct http_response r;
@@ -384,6 +385,13 @@ static void test_sink_pieces_announced(void **state)
 	assert_int_equal(r.status, 404);
 	assert_int_equal(t.heads, 0);
 	assert_int_equal(t.n, 0);
+	/* the head ends the transfer: nothing reaches the buffer */
+	memset(a, 'z', sizeof(a));
+	t = (struct told){ .refuse = true, .iov = iov };
+	assert_int_equal(get(&s, p, &req, &r), -EXDEV);
+	assert_int_equal(t.heads, 1);
+	assert_int_equal(t.n, 0);
+	assert_memory_equal(a, "zzz", 3);
 	http_response_release(&r);
 	http_pool_free(p);
 	server_stop(&s);
