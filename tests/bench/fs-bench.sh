@@ -236,7 +236,7 @@ case $url in https://*) obs_https="" ;; *) obs_https=",https_url=$OBSMOUNT_TEST_
 
 # mount_tool TOOL: mount the bucket, set $mnt and $dpid (the daemon).
 mount_tool() {
-	local t=$1 i
+	local t=$1
 	case $t in
 	obsmount)
 		mnt=$work/mnt-obsmount
@@ -259,7 +259,7 @@ mount_tool() {
 	esac
 	pids+=("$dpid")
 	mnts+=("$mnt")
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		mountpoint -q "$mnt" && return 0
 		kill -0 "$dpid" 2>/dev/null || break
 		sleep 0.1
@@ -269,7 +269,6 @@ mount_tool() {
 }
 
 umount_tool() {
-	local i
 	fusermount3 -u "$mnt" 2>/dev/null || { sleep 1; fusermount3 -u "$mnt" 2>/dev/null; } ||
 		fusermount3 -u -z "$mnt" 2>/dev/null
 	for _ in $(seq 300); do
