@@ -1569,7 +1569,12 @@ int fs_ctx_new(const struct mount_cfg *cfg, struct store *st, uid_t uid, gid_t g
 	c->fhcfg.parallel = cfg->parallel;
 	c->fhcfg.cache_dir = cfg->cache_dir;
 	c->fhcfg.mem_limit = cfg->parallel * cfg->part_size + ((size_t)32 << 20);
-	c->fhcfg.readahead_max = (size_t)32 << 20;
+	/*
+	 * A sequential reader's window grows to 64 MiB: about 4% faster than
+	 * 32 on a cold read over HTTPS (interleaved runs, loopback RGW), for
+	 * up to 88 MiB of blocks per file so read (see the man page).
+	 */
+	c->fhcfg.readahead_max = (size_t)64 << 20;
 	c->fhcfg.on_stored = on_stored;
 	c->fhcfg.on_stored_arg = c;
 	c->fhcfg.write_times = write_times;
