@@ -228,11 +228,15 @@ def test_wrong_signature_refused(server, bucket, sigv):
 
     def corrupt(method, url, headers):
         auth = headers["Authorization"]
-        last = auth[-1]
-        # Flip the last character, keeping it valid base64/hex.
-        headers["Authorization"] = auth[:-1] + ("A" if last != "A" else "B")
-        if sigv == 2 and last == "=":
-            headers["Authorization"] = auth[:-2] + "A="
+        # Change the last character of the signature (the one before a
+        # base64 '=' padding), keeping it valid base64/hex: never to the
+        # character it already is.
+        i = len(auth) - 1
+        while auth[i] == "=":
+            i -= 1
+        headers["Authorization"] = (auth[:i] + ("A" if auth[i] != "A" else "B")
+                                    + auth[i + 1:])
+        assert headers["Authorization"] != auth
     c.before_send = corrupt
     r = c.request("PUT", bucket, unique_key("bad"), body=b"data")
     assert r.status == 403
