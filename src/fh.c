@@ -1576,8 +1576,8 @@ static struct fh_slot *slot_take(struct fh_file *f, uint64_t boff, uint64_t keep
 
 	for (size_t i = 0; i < f->n_slots; i++) {
 		struct fh_slot *s = &f->slots[i];
-		if (s->state == FH_SLOT_LOADING || s->busy)
-			continue;
+		if (s->busy)
+			continue; /* LOADING, or READY with its GET still running */
 		if (s->state == FH_SLOT_EMPTY || s->gen != f->ra_gen) {
 			victim = s;
 			break;

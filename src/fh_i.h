@@ -89,7 +89,7 @@ struct fh_slot {
 	uint64_t gen;  /* f->ra_gen when the fetch began */
 	uint64_t used; /* LRU clock */
 	uint32_t crc;  /* CRC-32C of the got bytes, when READY and the file is checked */
-	/* a GET may still write data (LOADING, or READY before its GET ended) */
+	/* a GET may still write data: every LOADING slot, and READY ones whose GET goes on */
 	bool busy;
 	char *data; /* cap bytes, allocated on first use */
 	size_t cap;
